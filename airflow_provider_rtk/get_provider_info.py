@@ -1,0 +1,59 @@
+"""Provider metadata for Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-rtk",
+        "name": "Cloudflare RealtimeKit",
+        "description": (
+            "Record Cloudflare RealtimeKit meetings on a schedule and archive the recordings: hook, "
+            "operators, sensor, deferrable trigger, download operator and a local API emulator."
+        ),
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": "Cloudflare RealtimeKit",
+                "external-doc-url": "https://developers.cloudflare.com/realtime/realtimekit/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Cloudflare RealtimeKit",
+                "python-modules": ["airflow_provider_rtk.hooks.realtimekit"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "realtimekit",
+                "hook-class-name": "airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook",
+                "hook-name": "Cloudflare RealtimeKit",
+                "conn-fields": {
+                    "account_id": {
+                        "label": "Account ID",
+                        "description": "Cloudflare account id that owns the RealtimeKit app.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "app_id": {
+                        "label": "App ID",
+                        "description": "RealtimeKit app id.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "API Token", "host": "Base URL"},
+                    "placeholders": {
+                        "host": "https://api.cloudflare.com/client/v4",
+                        "password": "Cloudflare API token with the Realtime permission",
+                        "account_id": "Cloudflare account id",
+                        "app_id": "RealtimeKit app id",
+                    },
+                },
+            }
+        ],
+    }

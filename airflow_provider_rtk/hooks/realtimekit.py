@@ -1,0 +1,602 @@
+"""The RealtimeKit hook: connection handling and every recordings API call, sync and async.
+
+All HTTP in the provider goes through this class. Request building, error parsing and the retry policy
+live in ``_api`` / ``_retry`` and are shared by the sync (requests) and async (httpx) paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+
+from airflow_provider_rtk._api import (
+    DEFAULT_BASE_URL,
+    USER_AGENT,
+    ApiRequest,
+    app_url,
+    auth_headers,
+    build_error,
+    parse_response,
+    request_url,
+)
+from airflow_provider_rtk._redact import clean_recording
+from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._validation import (
+    ACTIONS,
+    build_list_params,
+    build_start_body,
+    build_track_body,
+    check_enum,
+    check_int,
+    require_id,
+)
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitApiError,
+    RealtimeKitAuthError,
+    RealtimeKitConfigError,
+    RealtimeKitConflictError,
+    RealtimeKitError,
+    RealtimeKitNotFoundError,
+    RealtimeKitServerError,
+    RealtimeKitTimeoutError,
+    RealtimeKitTransportError,
+)
+from airflow_provider_rtk.types import Recording
+
+if TYPE_CHECKING:
+    import httpx
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "realtimekit_default"
+CONN_TYPE = "realtimekit"
+DEFAULT_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook needs from an Airflow connection, resolved once."""
+
+    base_url: str
+    token: str
+    account_id: str
+    app_id: str
+
+    @property
+    def app_base(self) -> str:
+        return app_url(self.base_url, self.account_id, self.app_id)
+
+    def __repr__(self) -> str:  # never show the token
+        return (
+            f"ConnectionSettings(base_url={self.base_url!r}, account_id={self.account_id!r}, "
+            f"app_id={self.app_id!r})"
+        )
+
+
+@dataclass(frozen=True)
+class RecordingPage:
+    """One page of ``GET recordings``."""
+
+    recordings: list[Recording]
+    total_count: int | None
+    end_offset: int | None
+
+
+def _extra(extras: Mapping[str, Any], name: str) -> str | None:
+    value = extras.get(name) or extras.get(f"extra__{CONN_TYPE}__{name}")
+    return str(value).strip() if value else None
+
+
+def _base_url(conn: Connection) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if conn.port and not parts.port:
+        host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
+    if parts.path in ("", "/"):
+        host = f"{host.rstrip('/')}/client/v4"
+    return host.rstrip("/")
+
+
+class RealtimeKitHook(BaseHook):
+    """Talk to the Cloudflare RealtimeKit recordings API.
+
+    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``: password = API token, extras
+        ``account_id`` and ``app_id``, host = optional base URL (default ``https://api.cloudflare.com/client/v4``).
+    :param account_id: overrides the connection's ``account_id``.
+    :param app_id: overrides the connection's ``app_id``.
+    :param timeout: seconds to wait for a response (connect and read).
+    :param retry_limit: attempts in all for a retryable failure (1 disables retries).
+    :param retry_delay: first backoff wait in seconds (doubles, with jitter, up to ``retry_max_delay``).
+    :param retry_max_delay: cap on one backoff wait in seconds.
+    :param retry_policy: a full ``RetryPolicy``; overrides the three ``retry_*`` arguments.
+    :param reconcile_window: seconds of clock skew tolerated when matching a recording found after an
+        ambiguous start to the attempt that created it.
+    """
+
+    conn_name_attr = "realtimekit_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Cloudflare RealtimeKit"
+
+    def __init__(
+        self,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        timeout: float = 30.0,
+        retry_limit: int = 5,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        reconcile_window: float = 120.0,
+    ) -> None:
+        super().__init__()
+        self.realtimekit_conn_id = realtimekit_conn_id
+        self.account_id = account_id
+        self.app_id = app_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy or RetryPolicy(
+            max_attempts=retry_limit, initial_wait=retry_delay, max_wait=retry_max_delay
+        )
+        self.reconcile_window = reconcile_window
+        self._session: requests.Session | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_settings: ConnectionSettings | None = None
+
+    # -- connection -------------------------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form layout for Airflow 3.1 (3.2+ reads ``ui-field-behaviour`` from provider info)."""
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"password": "API Token", "host": "Base URL"},
+            "placeholders": {
+                "host": DEFAULT_BASE_URL,
+                "password": "Cloudflare API token with the Realtime permission",
+                "account_id": "Cloudflare account id",
+                "app_id": "RealtimeKit app id",
+            },
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra form fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from provider info)."""
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        return {
+            "account_id": StringField(lazy_gettext("Account ID")),
+            "app_id": StringField(lazy_gettext("App ID")),
+        }
+
+    def _settings_from(self, conn: Connection) -> ConnectionSettings:
+        where = f"connection '{self.realtimekit_conn_id}'"
+        token = (conn.password or "").strip()
+        if not token:
+            raise RealtimeKitConfigError(
+                f'{where} has no API token: set the connection\'s Password field ("password" in the '
+                "AIRFLOW_CONN_... JSON) to a Cloudflare API token with the Realtime permission"
+            )
+        extras = conn.extra_dejson
+        account_id = self.account_id or _extra(extras, "account_id")
+        app_id = self.app_id or _extra(extras, "app_id")
+        for name, value in (("account_id", account_id), ("app_id", app_id)):
+            if not value:
+                raise RealtimeKitConfigError(
+                    f"{where} has no {name}: set the '{name}' extra field of the connection (\"extra\": "
+                    f'{{"{name}": "..."}} in the AIRFLOW_CONN_... JSON) or pass {name}= to the hook/operator'
+                )
+        return ConnectionSettings(
+            base_url=_base_url(conn),
+            token=token,
+            account_id=cast("str", account_id),
+            app_id=cast("str", app_id),
+        )
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """Base URL, token, account and app, read from the connection on first use."""
+        return self._settings_from(self.get_connection(self.realtimekit_conn_id))
+
+    async def asettings(self) -> ConnectionSettings:
+        """``settings`` for async code: the connection is looked up without blocking the event loop."""
+        if self._async_settings is None:
+            conn = await self.aget_connection(self.realtimekit_conn_id)
+            self._async_settings = self._settings_from(conn)
+        return self._async_settings
+
+    def get_conn(self) -> requests.Session:
+        """The keep-alive session every sync request of this hook goes through."""
+        if self._session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    # -- transport --------------------------------------------------------------------------------------
+
+    def _send(self, request: ApiRequest) -> Any:
+        settings = self.settings
+        try:
+            response = self.get_conn().request(
+                request.method,
+                request_url(settings.app_base, request),
+                params=dict(request.params) or None,
+                json=request.json,
+                headers=auth_headers(settings.token),
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            raise RealtimeKitTimeoutError(
+                f"{request.method} {request.path}: no response within {self.timeout} s"
+            ) from exc
+        except requests.RequestException as exc:
+            raise RealtimeKitTransportError(
+                f"{request.method} {request.path}: {type(exc).__name__} talking to {settings.base_url}"
+            ) from exc
+        return parse_response(response.status_code, response.headers, response.content, request)
+
+    def _call(self, request: ApiRequest, policy: RetryPolicy | None = None) -> Any:
+        for attempt in (policy or self.retry_policy).retrying(request):
+            with attempt:
+                return self._send(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _get_async_client(self) -> httpx.AsyncClient:
+        if self._async_client is None:
+            import httpx
+
+            self._async_client = httpx.AsyncClient(
+                timeout=self.timeout,
+                headers={"User-Agent": USER_AGENT},
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+            )
+        return self._async_client
+
+    async def _asend(self, request: ApiRequest) -> Any:
+        import httpx
+
+        settings = await self.asettings()
+        try:
+            response = await self._get_async_client().request(
+                request.method,
+                request_url(settings.app_base, request),
+                params=dict(request.params) or None,
+                json=request.json,
+                headers=auth_headers(settings.token),
+            )
+        except httpx.TimeoutException as exc:
+            raise RealtimeKitTimeoutError(
+                f"{request.method} {request.path}: no response within {self.timeout} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise RealtimeKitTransportError(
+                f"{request.method} {request.path}: {type(exc).__name__} talking to {settings.base_url}"
+            ) from exc
+        return parse_response(response.status_code, response.headers, response.content, request)
+
+    async def _acall(self, request: ApiRequest, policy: RetryPolicy | None = None) -> Any:
+        async for attempt in (policy or self.retry_policy).async_retrying(request):
+            with attempt:
+                return await self._asend(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    @staticmethod
+    def _recording(payload: Any, request: ApiRequest) -> Recording:
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if isinstance(data, Mapping) and isinstance(data.get("recording"), Mapping):
+            data = data["recording"]  # the current track endpoint wraps the recording
+        if not isinstance(data, Mapping) or "id" not in data:
+            raise RealtimeKitApiError(
+                200, "response has no recording in 'data'", method=request.method, path=request.path
+            )
+        return clean_recording(data)
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _list_request(params: Mapping[str, str], page_no: int) -> ApiRequest:
+        return ApiRequest("GET", "recordings", params={**params, "page_no": str(page_no)})
+
+    @staticmethod
+    def _page(payload: Any) -> RecordingPage:
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if not isinstance(data, list):
+            raise RealtimeKitApiError(
+                200, "list response has no 'data' array", method="GET", path="recordings"
+            )
+        paging = payload.get("paging") or {}
+        total = paging.get("total_count")
+        end = paging.get("end_offset")
+        return RecordingPage(
+            recordings=[clean_recording(item) for item in data if isinstance(item, Mapping)],
+            total_count=int(total) if isinstance(total, int | float) else None,
+            end_offset=int(end) if isinstance(end, int | float) else None,
+        )
+
+    @staticmethod
+    def _is_last_page(page: RecordingPage, per_page: int) -> bool:
+        if not page.recordings:
+            return True
+        if page.total_count is not None and page.end_offset is not None:
+            return page.end_offset >= page.total_count
+        return len(page.recordings) < per_page
+
+    def list_recordings(
+        self,
+        *,
+        meeting_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        expired: bool | None = None,
+        search: str | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        per_page: int | None = None,
+        page_no: int = 1,
+    ) -> Iterator[Recording]:
+        """Every recording matching the filters, walking all pages lazily from ``page_no``.
+
+        Validation happens at the call, before the first request. A recording that moves between pages
+        while they are walked is yielded once.
+        """
+        params = build_list_params(
+            meeting_id=meeting_id,
+            status=status,
+            start_time=start_time,
+            end_time=end_time,
+            expired=expired,
+            search=search,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            per_page=per_page or DEFAULT_PER_PAGE,
+        )
+        first = check_int("page_no", page_no, (1, 1 << 31))
+        return self._walk_pages(params, first)
+
+    def _walk_pages(self, params: Mapping[str, str], page_no: int) -> Iterator[Recording]:
+        seen: set[str] = set()
+        per_page = int(params["per_page"])
+        while True:
+            page = self._page(self._call(self._list_request(params, page_no)))
+            for recording in page.recordings:
+                if recording["id"] not in seen:
+                    seen.add(recording["id"])
+                    yield recording
+            if self._is_last_page(page, per_page):
+                return
+            page_no += 1
+
+    async def alist_recordings_page(
+        self, *, page_no: int = 1, policy: RetryPolicy | None = None, **filters: Any
+    ) -> RecordingPage:
+        """One page of ``list_recordings`` for async callers (the trigger's shared poller)."""
+        filters.setdefault("per_page", DEFAULT_PER_PAGE)
+        params = build_list_params(**filters)
+        return self._page(await self._acall(self._list_request(params, page_no), policy))
+
+    def get_recording(self, recording_id: str) -> Recording:
+        """One recording by id (a fresh ``download_url`` each time)."""
+        request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
+        return self._recording(self._call(request), request)
+
+    async def aget_recording(self, recording_id: str, *, policy: RetryPolicy | None = None) -> Recording:
+        request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
+        return self._recording(await self._acall(request, policy), request)
+
+    def get_active_recording(self, meeting_id: str) -> Recording | None:
+        """The meeting's active recording, or ``None`` when it has none (the API's 404)."""
+        request = ApiRequest("GET", f"recordings/active-recording/{require_id('meeting_id', meeting_id)}")
+        try:
+            return self._recording(self._call(request), request)
+        except RealtimeKitNotFoundError:
+            return None
+
+    # -- writes -----------------------------------------------------------------------------------------
+
+    def start_recording(self, meeting_id: str | None, **fields: Any) -> Recording:
+        """Start recording a meeting; ``fields`` are the API's body fields (``max_seconds``,
+        ``storage_config``, ``video_config``...).
+
+        Never creates two recordings for one call: when an attempt fails ambiguously (no response, a
+        timeout, a 5xx), the meeting's active recording is fetched first; one invoked since this call
+        started is the one the lost attempt created and is returned. Only when the API confirms there is
+        none is the start sent again. A 409 after such a resend is reconciled the same way.
+        """
+        body = build_start_body(meeting_id, fields)
+        request = ApiRequest("POST", "recordings", json=body)
+        called_at = datetime.now(UTC)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._recording(self._call(request), request)
+            except (RealtimeKitTransportError, RealtimeKitServerError) as exc:
+                found = self._reconcile_start(meeting_id, called_at, exc)
+                if found is not None:
+                    return found
+                if body.get("allow_multiple_recordings"):
+                    raise RealtimeKitError(
+                        f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}); with "
+                        "allow_multiple_recordings the start is not resent, since another active "
+                        "recording cannot be told apart from ours: check the meeting's recordings"
+                    ) from exc
+                if attempt >= self.retry_policy.max_attempts:
+                    raise
+                wait = self.retry_policy.wait_for(exc, attempt)
+                log.warning(
+                    "RealtimeKit start for meeting %s failed (%s) and created no recording; "
+                    "sending it again in %.2f s (attempt %d of %d)",
+                    meeting_id,
+                    exc,
+                    wait,
+                    attempt + 1,
+                    self.retry_policy.max_attempts,
+                )
+                time.sleep(wait)
+            except RealtimeKitConflictError as exc:
+                if attempt > 1 and (found := self._reconcile_start(meeting_id, called_at, exc)):
+                    return found
+                raise
+
+    def _reconcile_start(
+        self, meeting_id: str | None, called_at: datetime, exc: RealtimeKitError
+    ) -> Recording | None:
+        """The recording a lost start attempt created, or None when the API shows none."""
+        if meeting_id is None:
+            raise RealtimeKitError(
+                f"starting a recording failed ambiguously ({exc}) and, without a meeting_id, cannot be "
+                "reconciled: not resending it"
+            ) from exc
+        active = self.get_active_recording(meeting_id)
+        if active is None:
+            return None
+        invoked = _parse_time(active.get("invoked_time"))
+        if invoked is not None and invoked >= called_at - timedelta(seconds=self.reconcile_window):
+            log.warning(
+                "RealtimeKit start for meeting %s got no clean answer (%s); adopting recording %s, "
+                "which that attempt created",
+                meeting_id,
+                exc,
+                active["id"],
+            )
+            return active
+        return None
+
+    def _action(self, recording_id: str, action: str) -> Recording:
+        check_enum("action", action, ACTIONS)
+        request = ApiRequest(
+            "PUT", f"recordings/{require_id('recording_id', recording_id)}", json={"action": action}
+        )
+        return self._recording(self._call(request), request)
+
+    def stop_recording(self, recording_id: str) -> Recording:
+        return self._action(recording_id, "stop")
+
+    def pause_recording(self, recording_id: str) -> Recording:
+        return self._action(recording_id, "pause")
+
+    def resume_recording(self, recording_id: str) -> Recording:
+        return self._action(recording_id, "resume")
+
+    def start_track_recording(
+        self,
+        meeting_id: str,
+        *,
+        layers: Mapping[str, Any] | None = None,
+        user_ids: Iterable[str] | None = None,
+        max_seconds: int | None = None,
+    ) -> Recording | None:
+        """Start recording participant tracks.
+
+        Both API versions pass through: the legacy body (``layers`` with ``outputs``, ``max_seconds``)
+        answered with no body (returns ``None``), and the current one (``layers`` with ``media_kind``,
+        ``user_ids``) answered with ``{"data": {"recording": ...}}``. An ambiguous failure is not resent:
+        the API offers no way to tell whether the track recording started.
+        """
+        body = build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=max_seconds)
+        request = ApiRequest("POST", "recordings/track", json=body)
+        payload = self._call(request)
+        if payload is None or (isinstance(payload, Mapping) and payload.get("data") is None):
+            return None
+        return self._recording(payload, request)
+
+    # -- files ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def open_download(self, url: str, *, offset: int = 0) -> Iterator[requests.Response]:
+        """Stream a presigned recording URL from byte ``offset`` (a ``Range`` request when > 0).
+
+        The URL is its own credential: no ``Authorization`` header is sent to the storage host. Errors
+        name only the URL's host and path, never its signature.
+        """
+        parts = urlsplit(url)
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        request = ApiRequest("GET", shown)
+        headers = {"Accept": "*/*"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            response = self.get_conn().get(url, headers=headers, stream=True, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise RealtimeKitTimeoutError(f"GET {shown}: no response within {self.timeout} s") from exc
+        except requests.RequestException as exc:
+            raise RealtimeKitTransportError(f"GET {shown}: {type(exc).__name__}") from exc
+        try:
+            if response.status_code >= 400:
+                raise build_error(response.status_code, response.headers, response.content, request)
+            yield response
+        finally:
+            response.close()
+
+    # -- connection test --------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check token, account and app with one read-only request (a single list page of size 1)."""
+        try:
+            settings = self.settings
+            request = self._list_request({"per_page": "1"}, 1)
+            self._page(self._call(request, RetryPolicy(max_attempts=1)))
+        except RealtimeKitConfigError as exc:
+            return False, str(exc)
+        except RealtimeKitAuthError as exc:
+            if exc.status_code == 401:
+                return False, (
+                    "Authentication failed: the API token was rejected (HTTP 401). Check the connection's "
+                    f"password and that the token has the Realtime permission. API said: {exc.message}"
+                )
+            return False, (
+                f"Access denied (HTTP 403) to account '{settings.account_id}': check account_id, and that "
+                f"the token belongs to this account. API said: {exc.message}"
+            )
+        except RealtimeKitNotFoundError as exc:
+            return False, (
+                f"Account '{settings.account_id}' / app '{settings.app_id}' not found (HTTP 404): check "
+                f"account_id and app_id. API said: {exc.message}"
+            )
+        except RealtimeKitTransportError as exc:
+            return False, f"Could not reach {settings.base_url}: {exc}. Check the host and the network."
+        except RealtimeKitApiError as exc:
+            return False, f"Unexpected answer from RealtimeKit: {exc}"
+        return True, (
+            f"Connected to RealtimeKit app '{settings.app_id}' of account '{settings.account_id}' "
+            f"at {settings.base_url}"
+        )
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,55 @@
+"""Typed shapes of what the RealtimeKit recordings API returns.
+
+``Recording`` is a ``TypedDict``: a plain ``dict`` at runtime, so it goes through XCom as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, NotRequired, Required, TypedDict
+
+RecordingStatus = Literal["INVOKED", "RECORDING", "PAUSED", "UPLOADING", "UPLOADED", "ERRORED"]
+
+RECORDING_STATUSES: Final[tuple[str, ...]] = (
+    "INVOKED",
+    "RECORDING",
+    "PAUSED",
+    "UPLOADING",
+    "UPLOADED",
+    "ERRORED",
+)
+#: Statuses in which a recording is still capturing the meeting.
+ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"INVOKED", "RECORDING", "PAUSED"})
+#: Statuses after which nothing changes any more.
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"UPLOADED", "ERRORED"})
+
+
+class TrackFile(TypedDict):
+    download_url: str
+
+
+class TrackDownload(TypedDict):
+    """One entry of a track recording's ``download_url`` list (one file per layer / participant)."""
+
+    layer_name: str
+    download_urls: dict[str, TrackFile]
+
+
+class Recording(TypedDict, total=False):
+    """A recording as the API describes it (snake_case fields, nullable where the API says so)."""
+
+    id: Required[str]
+    status: Required[RecordingStatus]
+    output_file_name: Required[str]
+    invoked_time: Required[str]
+    download_url: str | list[TrackDownload] | None
+    download_url_expiry: str | None
+    audio_download_url: str | None
+    file_size: int | float | None
+    session_id: str | None
+    started_time: str | None
+    stopped_time: str | None
+    recording_duration: NotRequired[int | float | None]
+    start_reason: NotRequired[dict[str, Any] | None]
+    stop_reason: NotRequired[dict[str, Any] | None]
+    storage_config: NotRequired[dict[str, Any] | None]
+    meeting: NotRequired[dict[str, Any] | None]
