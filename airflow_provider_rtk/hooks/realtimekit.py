@@ -121,7 +121,8 @@ class RealtimeKitHook(BaseHook):
     :param app_id: overrides the connection's ``app_id``.
     :param timeout: seconds to wait for a response (connect and read).
     :param retry_limit: attempts in all for a retryable failure (1 disables retries).
-    :param retry_delay: first backoff wait in seconds (doubles, with jitter, up to ``retry_max_delay``).
+    :param retry_delay: first backoff wait in seconds; doubles up to ``retry_max_delay``, plus up to this
+        much random jitter.
     :param retry_max_delay: cap on one backoff wait in seconds.
     :param retry_policy: a full ``RetryPolicy``; overrides the three ``retry_*`` arguments.
     :param reconcile_window: seconds of clock skew tolerated when matching a recording found after an
@@ -152,7 +153,7 @@ class RealtimeKitHook(BaseHook):
         self.app_id = app_id
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy(
-            max_attempts=retry_limit, initial_wait=retry_delay, max_wait=retry_max_delay
+            max_attempts=retry_limit, initial_wait=retry_delay, max_wait=retry_max_delay, jitter=retry_delay
         )
         self.reconcile_window = reconcile_window
         self._session: requests.Session | None = None

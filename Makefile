@@ -1,0 +1,49 @@
+# Every target works from a fresh clone: the virtualenv is created and filled on first use.
+#   make test              lint, type-check and test on the newest Airflow 3.3.x (.venv)
+#   make test-airflow-3.1  the same tests on the lowest supported Airflow, 3.1.0 (.venv-af31)
+#   make demo              run the rtk_scheduled_recording DAG end to end on the embedded emulator
+#   make bench             benchmarks (benchmarks/README.md)
+
+PYTHON ?= python3
+VENV ?= .venv
+AIRFLOW_VERSION ?= 3.3.2
+# For an older Airflow, resolve dependencies as of its release (uv --exclude-newer), as its constraints would.
+EXCLUDE_NEWER ?=
+LINT ?= 1
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: test test-airflow-3.1 lint demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(if $(EXCLUDE_NEWER),--exclude-newer $(EXCLUDE_NEWER)) \
+		-e '.[test]' "apache-airflow==$(AIRFLOW_VERSION)"
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(STAMP)
+ifeq ($(LINT),1)
+	$(MAKE) --no-print-directory lint VENV=$(VENV) AIRFLOW_VERSION=$(AIRFLOW_VERSION)
+endif
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-airflow-3.1:
+	$(MAKE) --no-print-directory test VENV=.venv-af31 AIRFLOW_VERSION=3.1.0 EXCLUDE_NEWER=2025-10-05T00:00:00Z LINT=0
+
+demo: $(STAMP)
+	$(BIN)/python -m example_dags.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .venv .venv-af31 .demo .pytest_cache .mypy_cache .ruff_cache
