@@ -1,10 +1,12 @@
 """pytest fixtures for testing DAGs and hooks against the local RealtimeKit emulator.
 
-Installing the provider registers this plugin through the ``pytest11`` entry point, so the fixtures are
-available everywhere. Without the installed entry point (or with ``-p no:realtimekit``), enable it in the
-top-level ``conftest.py``::
+Installing the provider registers this plugin through its ``pytest11`` entry point, so the fixtures are
+available with nothing to configure. From a source tree that is not installed, or with
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, enable it in the top-level ``conftest.py``::
 
     pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]
+
+or on the command line with ``-p airflow_provider_rtk.testing.pytest_plugin``.
 
 Fixtures:
 

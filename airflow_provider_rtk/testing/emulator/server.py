@@ -209,17 +209,22 @@ def _parse_json(raw: bytes) -> Any | None:
 
 
 class _Server(ThreadingHTTPServer):
-    """Threaded server that tracks open connections so :meth:`RealtimeKitEmulator.stop` can close them."""
+    """Threaded server that tracks its connections and their threads, so it can close and join them all.
+
+    ``socketserver`` never joins daemon threads, and keep-alive connections would otherwise keep their
+    threads blocked on the next request forever.
+    """
 
     daemon_threads = True
-    block_on_close = True
+    block_on_close = False
     request_queue_size = 1024
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], emulator: RealtimeKitEmulator) -> None:
         self.emulator = emulator
         self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -230,21 +235,30 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
+        worker = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), name="rtk-emulator-connection"
+        )
+        worker.daemon = True
+        with self._lock:
             self._open.add(request)
-        super().process_request(request, client_address)
+            self._workers = [thread for thread in self._workers if thread.is_alive()]
+            self._workers.append(worker)
+        worker.start()
 
     def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
+        with self._lock:
             self._open.discard(request)
         super().shutdown_request(request)
 
-    def close_open_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
+    def close_connections(self) -> None:
+        """Shut down every open connection (waking its thread) and join all connection threads."""
+        with self._lock:
+            connections, workers = list(self._open), list(self._workers)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        for worker in workers:
+            worker.join()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):
@@ -326,8 +340,8 @@ class RealtimeKitEmulator:
         self.stopping.set()
         server.shutdown()
         thread.join()
-        server.close_open_connections()
         server.server_close()
+        server.close_connections()
         self._server = self._thread = None
 
     def __enter__(self) -> RealtimeKitEmulator:

@@ -273,7 +273,7 @@ class RecordingStore:
             "started_time": moment(rec.started_at),
             "status": rec.status,
             "stopped_time": moment(rec.stopped_at),
-            "recording_duration": int(rec.recorded(now)),
+            "recording_duration": round(rec.recorded(now)),
         }
         if shape == "full":
             if rec.start_reason is not None:
