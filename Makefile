@@ -40,7 +40,7 @@ test-airflow-3.1:
 	$(MAKE) --no-print-directory test VENV=.venv-af31 AIRFLOW_VERSION=3.1.0 EXCLUDE_NEWER=2025-10-05T00:00:00Z LINT=0
 
 demo: $(STAMP)
-	$(BIN)/python -m example_dags.demo
+	$(BIN)/python example_dags/run_demo.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -1,0 +1,41 @@
+"""Every night, archive each recording that finished uploading the day before.
+
+Lists yesterday's UPLOADED recordings (the run's data interval) and archives each one in its own mapped
+task. Re-runs and backfills are cheap: a file already archived with the right size is skipped without
+downloading it again (``if_exists="skip"``). RealtimeKit keeps files for 7 days, so a nightly run with a
+few retries is well inside that window.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+from airflow_provider_rtk.operators.recording import RealtimeKitListRecordingsOperator
+
+with DAG(
+    dag_id="rtk_nightly_archive",
+    description="Archive yesterday's uploaded recordings, one mapped task each",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args={"retries": 3, "retry_delay": timedelta(minutes=5)},
+    tags=["realtimekit", "example"],
+) as dag:
+    uploaded = RealtimeKitListRecordingsOperator(
+        task_id="list_uploaded",
+        status=["UPLOADED"],
+        start_time="{{ data_interval_start.isoformat() }}",
+        end_time="{{ data_interval_end.isoformat() }}",
+        sort_order="ASC",
+    )
+
+    RealtimeKitDownloadRecordingOperator.partial(
+        task_id="archive",
+        destination="{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/nightly/{{ ds }}/",
+        if_exists="skip",
+        max_active_tis_per_dag=4,
+    ).expand(recording_id=uploaded.output.map(lambda recording: recording["id"]))
