@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param, task
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 from airflow_provider_rtk.operators.recording import (
@@ -38,7 +38,7 @@ with DAG(
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "meeting_id": Param("bbbc7b9e-2f63-4bb2-a5f6-3d4cfa52b2e1", type="string", description="Meeting to record"),
+        "meeting_id": Param("bbbc7b9e-2f63-4bb2-a5f6-3d4cfa52b2e1", type="string", description="Meeting"),
         "slot_seconds": Param(1800, type="integer", minimum=1, description="How long to record"),
     },
     tags=["realtimekit", "example"],

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
+from airflow.sdk import DAG, Param
 
 from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 from airflow_provider_rtk.operators.recording import (

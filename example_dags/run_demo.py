@@ -83,9 +83,7 @@ def main() -> int:
         (DEMO / "dags-test.log").write_text(run.stdout + run.stderr)
         runs = _json_tail(_airflow(env, "dags", "list-runs", DAG_ID, "-o", "json").stdout)
         run_id = runs[0]["run_id"]
-        states = _json_tail(
-            _airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json").stdout
-        )
+        states = _json_tail(_airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json").stdout)
         started = [
             e.response_json["data"]["id"]
             for e in emulator.requests
@@ -104,7 +102,8 @@ def main() -> int:
         print(f"  {path.relative_to(ROOT)}  {path.stat().st_size:>10} bytes  sha256 {digest}  {verdict}")
     verified = sum(digest in served for digest in files.values())
     ok = run.returncode == 0 and runs[0]["state"] == "success" and verified >= 2
-    print(f"\n{'demo OK' if ok else 'demo FAILED (see .demo/dags-test.log)'} in {time.monotonic() - began:.1f} s")
+    verdict = "demo OK" if ok else "demo FAILED (see .demo/dags-test.log)"
+    print(f"\n{verdict} in {time.monotonic() - began:.1f} s")
     return 0 if ok else 1
 
 
