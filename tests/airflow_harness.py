@@ -54,7 +54,8 @@ def _sync(dag_file: Path) -> None:
 def load_dag(dag_file: Path, dag_id: str) -> Any:
     name = f"rtk_test_dag_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, dag_file)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

@@ -68,7 +68,7 @@ def test_prefixed_extras_and_overrides(monkeypatch):
 def test_missing_fields_are_named(monkeypatch, conn, field):
     _set_conn(monkeypatch, **conn)
     with pytest.raises(RealtimeKitConfigError, match=field) as info:
-        RealtimeKitHook().settings
+        _ = RealtimeKitHook().settings
     assert "realtimekit_default" in str(info.value)
     ok, message = RealtimeKitHook().test_connection()
     assert not ok

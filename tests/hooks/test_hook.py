@@ -153,7 +153,11 @@ class TestWrites:
                 "export_file": True,
                 "width": 1920,
                 "height": 1080,
-                "watermark": {"position": "right top", "size": {"width": 64, "height": 64}, "url": "https://x.y/a.png"},
+                "watermark": {
+                    "position": "right top",
+                    "size": {"width": 64, "height": 64},
+                    "url": "https://x.y/a.png",
+                },
             },
         )
         assert recording["status"] in ("INVOKED", "RECORDING")
@@ -195,7 +199,9 @@ class TestWrites:
     def test_track_recording_current_api(self, hook: RealtimeKitHook, emulator):
         meeting = _meeting()
         recording = hook.start_track_recording(
-            meeting, layers={"default": {"file_name_prefix": "tracks", "media_kind": "audio"}}, user_ids=["u1", "u2"]
+            meeting,
+            layers={"default": {"file_name_prefix": "tracks", "media_kind": "audio"}},
+            user_ids=["u1", "u2"],
         )
         assert recording is not None
         assert recording["id"]
@@ -214,7 +220,9 @@ class TestWrites:
                     mp.setenv(key, value)
                 result = hook.start_track_recording(
                     _meeting(),
-                    layers={"default": {"file_name_prefix": "t", "outputs": [{"type": "REALTIMEKIT_BUCKET"}]}},
+                    layers={
+                        "default": {"file_name_prefix": "t", "outputs": [{"type": "REALTIMEKIT_BUCKET"}]}
+                    },
                     max_seconds=120,
                 )
             assert result is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -101,7 +101,9 @@ def test_retry_after_is_respected(emulator, form):
         retry_after = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
         floor = 0.9  # HTTP dates have one-second resolution
     emulator.add_fault(method="GET", status=429, retry_after=retry_after, times=1)
-    hook = RealtimeKitHook(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.01, jitter=0))
+    hook = RealtimeKitHook(
+        retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.01, jitter=0)
+    )
     started = time.monotonic()
     hook.get_recording(seeded["id"])
     waited = time.monotonic() - started
@@ -171,7 +173,9 @@ class TestStartIsNeverResentBlindly:
         # The first POST is slow: the client times out, reconciles (nothing yet), resends and gets a 409
         # once the slow one has landed; reconciling again adopts it.
         emulator.add_fault(method="POST", path=r"/recordings$", delay=0.6, times=1)
-        hook = RealtimeKitHook(timeout=0.3, retry_policy=RetryPolicy(max_attempts=4, initial_wait=0.5, jitter=0))
+        hook = RealtimeKitHook(
+            timeout=0.3, retry_policy=RetryPolicy(max_attempts=4, initial_wait=0.5, jitter=0)
+        )
         recording = hook.start_recording(meeting)
         assert [r["id"] for r in emulator_list(emulator)] == [recording["id"]]
 
