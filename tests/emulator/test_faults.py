@@ -71,6 +71,9 @@ def test_delay(emu: RealtimeKitEmulator, api: Api) -> None:
     emu.add_fault(delay=1.0)
     with pytest.raises(requests.Timeout):
         api.session.get(api.app_url + "/recordings", timeout=0.2)
+    in_flight = emu.requests[-1]
+    assert in_flight.status is None  # logged on arrival, still sleeping
+    assert emu.count() == 2
 
 
 def test_drop_before_the_request_takes_effect(emu: RealtimeKitEmulator, api: Api) -> None:

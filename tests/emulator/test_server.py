@@ -101,6 +101,13 @@ def test_request_log(emu: RealtimeKitEmulator, api: Api) -> None:
     assert len(snapshot) == 2  # a snapshot is not affected by later changes
 
 
+def test_log_is_complete_as_soon_as_the_client_has_its_answer(emu: RealtimeKitEmulator, api: Api) -> None:
+    for expected in range(1, 101):
+        assert api.get("/recordings").status_code == 200
+        assert emu.count() == expected
+        assert emu.requests[-1].status == 200
+
+
 def test_many_concurrent_keep_alive_clients(emu: RealtimeKitEmulator) -> None:
     meeting_ids = [new_id() for _ in range(32)]
 

@@ -84,9 +84,11 @@ class FaultSet:
 class RequestRecord:
     """One request the emulator received and what it answered.
 
-    ``url`` is the absolute URL (``http://`` + Host header + request target as received); ``path`` is the
-    request target without its query. ``status`` is None when no response was sent (a dropped connection);
-    with ``drop_after_bytes`` the status line was sent, so it is recorded.
+    A record is logged as soon as the request is read; the response fields are filled in just before
+    the answer is sent. ``url`` is the absolute URL (``http://`` + Host header + request target as
+    received); ``path`` is the request target without its query. ``status`` is None while the request is
+    in flight (e.g. delayed) and when no response was sent (a dropped connection); with
+    ``drop_after_bytes`` the status line was sent, so it is recorded.
     """
 
     method: str

@@ -119,14 +119,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def setup(self) -> None:
-        super().setup()
-        self._sent_headers: dict[str, str] = {}
-
-    def send_header(self, keyword: str, value: str) -> None:
-        self._sent_headers[keyword] = value
-        super().send_header(keyword, value)
-
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
@@ -140,8 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
+        """Log the request as soon as it is read (so in-flight and delayed requests count), apply any
+        fault, and fill in the answer before the client can see it."""
         emulator = self.server.emulator
-        self._sent_headers = {}
         body = self._read_body()
         target = urlsplit(self.path)
         host = self.headers.get("Host") or f"{emulator.host}:{emulator.port}"
@@ -154,38 +147,45 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             json=_parse_json(body),
         )
-        try:
-            fault = emulator.faults.take(self.command, target.path)
-            if fault is not None and fault.delay and emulator.stopping.wait(fault.delay):
-                self.close_connection = True
-                return
-            if fault is not None and fault.drop:
-                if fault.apply:
-                    emulator.route(record, f"http://{host}")
-                self.close_connection = True
-                return
-            if fault is not None and fault.status is not None:
-                response = fault_response(fault)
-            else:
-                response = emulator.route(record, f"http://{host}")
-            limit = fault.drop_after_bytes if fault is not None else None
-            self._write(response, record, limit)
-        finally:
-            emulator.log.append(record)
-
-    def _write(self, response: Response, record: RequestRecord, limit: int | None) -> None:
-        self.send_response(response.status)
-        self.send_header("cf-ray", secrets.token_hex(8) + "-SJC")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(response.length))
-        if limit is not None:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        record.status = response.status
-        record.response_headers = dict(self._sent_headers)
+        emulator.log.append(record)
+        fault = emulator.faults.take(self.command, target.path)
+        if fault is not None and fault.delay and emulator.stopping.wait(fault.delay):
+            self.close_connection = True
+            return
+        if fault is not None and fault.drop:
+            if fault.apply:
+                emulator.route(record, f"http://{host}")
+            self.close_connection = True
+            return
+        if fault is not None and fault.status is not None:
+            response = fault_response(fault)
+        else:
+            response = emulator.route(record, f"http://{host}")
+        limit = fault.drop_after_bytes if fault is not None else None
+        headers = self._headers(response, limit)
+        record.response_headers = headers
         if isinstance(response.body, bytes):
             record.response_json = _parse_json(response.body)
+        record.status = response.status
+        self._write(response, headers, limit)
+
+    def _headers(self, response: Response, limit: int | None) -> dict[str, str]:
+        headers = {
+            "Server": self.version_string(),
+            "Date": self.date_time_string(),
+            "cf-ray": secrets.token_hex(8) + "-SJC",
+            **response.headers,
+            "Content-Length": str(response.length),
+        }
+        if limit is not None:
+            headers["Connection"] = "close"
+        return headers
+
+    def _write(self, response: Response, headers: dict[str, str], limit: int | None) -> None:
+        self.send_response_only(response.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
         if self.command == "HEAD":
             return
         remaining = response.length if limit is None else min(limit, response.length)
@@ -195,8 +195,6 @@ class _Handler(BaseHTTPRequestHandler):
             body = response.body
             for chunk in iter_content(body.seed, body.start, body.start + remaining):
                 self.wfile.write(chunk)
-        if limit is not None:
-            self.close_connection = True
 
 
 def _parse_json(raw: bytes) -> Any | None:
