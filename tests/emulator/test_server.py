@@ -108,6 +108,18 @@ def test_log_is_complete_as_soon_as_the_client_has_its_answer(emu: RealtimeKitEm
         assert emu.requests[-1].status == 200
 
 
+def test_chunked_request_body(emu: RealtimeKitEmulator, api: Api) -> None:
+    meeting = new_id()
+    parts = [b'{"meeting_id": ', f'"{meeting}"'.encode(), b"}"]
+    response = api.session.post(
+        api.app_url + "/recordings", data=iter(parts), headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert response.status_code == 200
+    assert emu.requests[-1].headers["Transfer-Encoding"] == "chunked"
+    assert emu.requests[-1].json == {"meeting_id": meeting}
+    assert api.get("/recordings").status_code == 200  # the connection is still in sync
+
+
 def test_many_concurrent_keep_alive_clients(emu: RealtimeKitEmulator) -> None:
     meeting_ids = [new_id() for _ in range(32)]
 

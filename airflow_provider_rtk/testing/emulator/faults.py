@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Envelope = Literal["rtk", "cf"]
+from airflow_provider_rtk.testing.emulator.errors import Envelope
 
 
 @dataclass

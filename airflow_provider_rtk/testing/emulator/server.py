@@ -97,7 +97,7 @@ def s3_error_response(error: FileError) -> Response:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, applies any matching fault, routes it, writes the answer and logs it."""
+    """Reads and logs one request, applies any matching fault, routes it and writes the answer."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The ``Date`` header follows the emulator clock, like every timestamp the emulator reports."""
-        clock = self.server.emulator.store.clock
+        clock = self.server.emulator._store.clock
         return format_datetime(clock.to_datetime(clock.now()), usegmt=True)
 
     def do_GET(self) -> None:
@@ -147,20 +147,20 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             json=_parse_json(body),
         )
-        emulator.log.append(record)
-        fault = emulator.faults.take(self.command, target.path)
-        if fault is not None and fault.delay and emulator.stopping.wait(fault.delay):
+        emulator._log.append(record)
+        fault = emulator._faults.take(self.command, target.path)
+        if fault is not None and fault.delay and emulator._stopping.wait(fault.delay):
             self.close_connection = True
             return
         if fault is not None and fault.drop:
             if fault.apply:
-                emulator.route(record, f"http://{host}")
+                emulator._route(record, f"http://{host}")
             self.close_connection = True
             return
         if fault is not None and fault.status is not None:
             response = fault_response(fault)
         else:
-            response = emulator.route(record, f"http://{host}")
+            response = emulator._route(record, f"http://{host}")
         limit = fault.drop_after_bytes if fault is not None else None
         headers = self._headers(response, limit)
         record.response_headers = headers
@@ -295,10 +295,10 @@ class RealtimeKitEmulator:
         self.account_id = account_id
         self.app_id = app_id
         self.api_version: ApiVersion = api_version
-        self.faults = FaultSet()
-        self.log = RequestLog()
-        self.stopping = threading.Event()
-        self.store = RecordingStore(
+        self._faults = FaultSet()
+        self._log = RequestLog()
+        self._stopping = threading.Event()
+        self._store = RecordingStore(
             Settings(
                 invoked_seconds=invoked_seconds,
                 upload_seconds=upload_seconds,
@@ -319,7 +319,7 @@ class RealtimeKitEmulator:
         """Bind and serve in a background thread. Returns ``self``."""
         if self._server is not None:
             return self
-        self.stopping.clear()
+        self._stopping.clear()
         self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -335,7 +335,7 @@ class RealtimeKitEmulator:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        self.stopping.set()
+        self._stopping.set()
         server.shutdown()
         thread.join()
         server.server_close()
@@ -402,7 +402,7 @@ class RealtimeKitEmulator:
         times: int | None = 1,
     ) -> Fault:
         """Make the next ``times`` matching requests fail; see :class:`Fault`."""
-        return self.faults.add(
+        return self._faults.add(
             Fault(
                 method=method,
                 path=path,
@@ -419,19 +419,19 @@ class RealtimeKitEmulator:
         )
 
     def clear_faults(self) -> None:
-        self.faults.clear()
+        self._faults.clear()
 
     @property
     def requests(self) -> list[RequestRecord]:
         """A snapshot of every request received so far, oldest first."""
-        return self.log.snapshot()
+        return self._log.snapshot()
 
     def clear_requests(self) -> None:
-        self.log.clear()
+        self._log.clear()
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """How many logged requests match ``method`` and the regex ``path`` (searched in the path)."""
-        return self.log.count(method, path)
+        return self._log.count(method, path)
 
     # State controls
 
@@ -458,7 +458,7 @@ class RealtimeKitEmulator:
         ``extra`` keys are merged into (and override) every view of the recording. ``stop_reason``
         defaults to API_CALL for stopped recordings and INTERNAL_ERROR for ERRORED ones.
         """
-        return self.store.seed(
+        return self._store.seed(
             meeting_id=meeting_id,
             status=status,
             invoked_time=invoked_time,
@@ -474,23 +474,23 @@ class RealtimeKitEmulator:
 
     def set_status(self, recording_id: str, status: str, *, stop_reason: str | None = None) -> None:
         """Force a recording into ``status`` now (e.g. ERRORED with stop_reason INTERNAL_ERROR)."""
-        self.store.force_status(recording_id, status, stop_reason)
+        self._store.force_status(recording_id, status, stop_reason)
 
     def advance(self, seconds: float) -> None:
         """Move the emulator clock forward by ``seconds`` API seconds."""
-        self.store.advance(seconds)
+        self._store.advance(seconds)
 
     def recording(self, recording_id: str) -> dict[str, Any]:
         """The API view of a recording now (with freshly issued download URLs once UPLOADED)."""
-        return self.store.get(recording_id, self._origin())
+        return self._store.get(recording_id, self._origin())
 
     def expected_sha256(self, recording_id: str, kind: str = "video") -> str:
         """sha256 of the bytes served for one file: ``video``, ``audio`` or a track layer name."""
-        return self.store.expected_sha256(recording_id, kind)
+        return self._store.expected_sha256(recording_id, kind)
 
     # Routing
 
-    def route(self, record: RequestRecord, origin: str) -> Response:
+    def _route(self, record: RequestRecord, origin: str) -> Response:
         """Answer one request (no faults here: the handler applies them)."""
         try:
             if record.path.startswith(FILES_PREFIX):
@@ -520,7 +520,7 @@ class RealtimeKitEmulator:
             raise ApiError(404, "App not found")
         segments = [unquote(part) for part in rest.strip("/").split("/")] if rest.strip("/") else []
         method = record.method
-        store = self.store
+        store = self._store
 
         if segments == ["recordings"]:
             if method == "GET":
@@ -564,7 +564,7 @@ class RealtimeKitEmulator:
         if len(parts) != 2:
             return s3_error_response(FileError(404, "NoSuchKey", "The specified key does not exist."))
         try:
-            grant = self.store.open_file(unquote(parts[0]), unquote(parts[1]), record.query)
+            grant = self._store.open_file(unquote(parts[0]), unquote(parts[1]), record.query)
         except FileError as error:
             return s3_error_response(error)
         return _file_response(grant, record.headers)

@@ -216,16 +216,15 @@ class RecordingStore:
 
     # Rendering
 
-    def _presign(self, rec: Recording, file: StoredFile, file_base: str, now: float) -> tuple[str, float]:
-        issued = math.floor(now)
+    def _presign(self, rec: Recording, kind: str, file_base: str, issued: int) -> str:
+        """An S3-style presigned URL, valid ``download_url_ttl`` API seconds from ``issued``."""
         amz_date = self.clock.to_datetime(issued).strftime(_AMZ_DATE)
         ttl = self.settings.download_url_ttl
-        signature = self._signature(rec.id, file.kind, amz_date, str(ttl))
-        url = (
-            f"{file_base}/_files/{rec.id}/{quote(file.kind, safe='')}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        signature = self._signature(rec.id, kind, amz_date, str(ttl))
+        return (
+            f"{file_base}/_files/{rec.id}/{quote(kind, safe='')}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
             f"&X-Amz-Date={amz_date}&X-Amz-Expires={ttl}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
         )
-        return url, issued + ttl
 
     def _signature(self, recording_id: str, kind: str, amz_date: str, expires: str) -> str:
         message = f"{recording_id}\n{kind}\n{amz_date}\n{expires}".encode()
@@ -235,19 +234,18 @@ class RecordingStore:
         """``(download_url, audio_download_url, download_url_expiry)`` - all None until UPLOADED."""
         if rec.status != "UPLOADED" or self._is_expired(rec, now):
             return None, None, None
-        issued = {f.kind: self._presign(rec, f, file_base, now) for f in rec.files if f.in_bucket}
-        if not issued:
+        issued = math.floor(now)  # whole seconds, like X-Amz-Date
+        urls = {f.kind: self._presign(rec, f.kind, file_base, issued) for f in rec.files if f.in_bucket}
+        if not urls:
             return None, None, None
-        expiry = iso(self.clock.to_datetime(max(expires for _, expires in issued.values())))
+        expiry = iso(self.clock.to_datetime(issued + self.settings.download_url_ttl))
         if rec.track:
             layers = [
                 {"layer_name": kind, "download_urls": {"file": {"download_url": url}}}
-                for kind, (url, _) in issued.items()
+                for kind, url in urls.items()
             ]
             return layers, None, expiry
-        video = issued.get("video")
-        audio = issued.get("audio")
-        return video[0] if video else None, audio[0] if audio else None, expiry
+        return urls.get("video"), urls.get("audio"), expiry
 
     def _file_size(self, rec: Recording) -> int | None:
         if rec.status != "UPLOADED" or not rec.files:
