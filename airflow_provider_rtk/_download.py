@@ -1,0 +1,487 @@
+"""The download operator's engine: plan a recording's files, stream each one to a temporary object beside
+its target, verify it, then give it the target's name.
+
+Naming (``base`` is the recording's ``output_file_name`` for a directory destination, or the destination's
+own name for a file destination; ``stem`` is ``base`` without its extension):
+
+* video (``download_url`` is a string): ``base``;
+* audio (``audio_download_url``): ``<stem>.audio<ext>``;
+* track recordings (``download_url`` is a list): one ``<stem>.<layer><ext>`` per layer;
+* temporary objects: ``.<name>.partial-<token>`` in the same directory, ``token`` identifying the try.
+
+``ext`` is the extension of the presigned URL's path when it has one, else ``.m4a`` (audio) or ``.webm``
+(tracks, which the API documents as WebM). Layer names are reduced to ``[A-Za-z0-9._-]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from urllib.parse import unquote, urlsplit
+
+from airflow_provider_rtk._compat import mask_secret
+from airflow_provider_rtk._redact import download_urls
+from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitApiError,
+    RealtimeKitAuthError,
+    RealtimeKitDownloadError,
+    RealtimeKitRateLimitError,
+    RealtimeKitRecordingStateError,
+    RealtimeKitServerError,
+    RealtimeKitTransportError,
+)
+from airflow_provider_rtk.types import Recording
+
+if TYPE_CHECKING:
+    import requests
+    from fsspec import AbstractFileSystem
+
+    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
+
+log = logging.getLogger(__name__)
+
+#: A URL this close to its ``download_url_expiry`` is refreshed before a request is sent with it.
+EXPIRY_MARGIN: Final = timedelta(seconds=30)
+#: Refreshes (a new ``get_recording``) allowed per file after the storage answered 403.
+MAX_REFRESHES: Final = 3
+PROGRESS_EVERY_SECONDS: Final = 30.0
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class RecordingFile:
+    """One file of a recording: ``key`` finds its URL in a (refreshed) recording; ``size`` is the API's."""
+
+    key: str
+    label: str
+    name: str
+    size: int | None
+
+
+# -- planning --------------------------------------------------------------------------------------------
+
+
+def check_downloadable(recording: Mapping[str, Any]) -> None:
+    """Raise unless the recording is UPLOADED: this operator does not wait (the sensor does)."""
+    status = recording.get("status")
+    if status == "UPLOADED":
+        return
+    recording_id = recording.get("id")
+    if status == "ERRORED":
+        reason = (recording.get("stop_reason") or {}).get("reason") or "not given"
+        raise RealtimeKitRecordingStateError(
+            f"recording {recording_id} is ERRORED (stop reason: {reason}): RealtimeKit produced no file "
+            "to download"
+        )
+    raise RealtimeKitRecordingStateError(
+        f"recording {recording_id} is {status}, not UPLOADED: its file is not available yet. Wait for "
+        "UPLOADED first (RealtimeKitRecordingSensor), then download"
+    )
+
+
+def file_urls(recording: Mapping[str, Any]) -> dict[str, str]:
+    """Each file's presigned URL by ``RecordingFile.key``."""
+    urls: dict[str, str] = {}
+    video = recording.get("download_url")
+    if isinstance(video, str):
+        urls["video"] = video
+    elif isinstance(video, list):
+        for entry in video:
+            url = ((entry.get("download_urls") or {}).get("file") or {}).get("download_url")
+            if isinstance(url, str):
+                urls[f"track:{entry.get('layer_name')}"] = url
+    audio = recording.get("audio_download_url")
+    if isinstance(audio, str):
+        urls["audio"] = audio
+    return urls
+
+
+def _url_suffix(url: str, default: str) -> str:
+    return posixpath.splitext(unquote(urlsplit(url).path))[1] or default
+
+
+def plan_files(recording: Mapping[str, Any], base: str, *, include_audio: bool) -> list[RecordingFile]:
+    """The files to archive and their names (see the module docstring).
+
+    A recording whose URLs are gone (after RealtimeKit's 7 days) still plans its video file, so a re-run
+    can skip what is already archived.
+    """
+    stem = posixpath.splitext(base)[0] or base
+    urls = file_urls(recording)
+    files: list[RecordingFile] = []
+    video = recording.get("download_url")
+    if isinstance(video, list):
+        for entry in video:
+            layer = str(entry.get("layer_name"))
+            url = urls.get(f"track:{layer}")
+            if url is None:
+                raise RealtimeKitDownloadError(
+                    f"recording {recording.get('id')}: track layer {layer!r} has no download URL"
+                )
+            safe = _UNSAFE.sub("_", layer).strip("._") or "layer"
+            name = f"{stem}.{safe}{_url_suffix(url, '.webm')}"
+            files.append(RecordingFile(f"track:{layer}", f"track layer {layer!r}", name, None))
+    else:
+        files.append(RecordingFile("video", "video", base, _as_size(recording.get("file_size"))))
+    if include_audio and "audio" in urls:
+        name = f"{stem}.audio{_url_suffix(urls['audio'], '.m4a')}"
+        files.append(RecordingFile("audio", "audio", name, None))
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise RealtimeKitDownloadError(
+            f"recording {recording.get('id')}: two files would get the same name ({names})"
+        )
+    return files
+
+
+def _as_size(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() and value >= 0 else None
+
+
+def safe_name(name: object, fallback: str) -> str:
+    """A file name from the API, without any directory part."""
+    base = posixpath.basename(str(name or "").replace("\\", "/"))
+    return base if base not in ("", ".", "..") else fallback
+
+
+# -- destination -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Location:
+    """A destination parsed without touching storage: safe at DAG parse time."""
+
+    protocol: str
+    path: str
+    conn_id: str | None
+    is_dir_hint: bool
+
+    @classmethod
+    def parse(cls, destination: str, conn_id: str | None) -> Location:
+        """A local path, a ``file://`` URL or ``<protocol>://[conn_id@]bucket/key`` (as ObjectStoragePath)."""
+        is_dir = destination.endswith("/")
+        parts = urlsplit(destination)
+        if not parts.scheme:
+            path = os.path.abspath(os.path.expanduser(destination))
+            return cls("file", path, None, is_dir)
+        if parts.scheme == "file":
+            return cls("file", os.path.abspath(unquote(parts.path) or "/"), None, is_dir)
+        user, _, host = parts.netloc.rpartition("@")
+        path = f"{host}{parts.path}".rstrip("/")
+        return cls(parts.scheme, path, conn_id or unquote(user) or None, is_dir)
+
+    def uri(self, path: str | None = None) -> str:
+        """``<protocol>://<path>`` without any connection id: for XCom and Asset URIs."""
+        return f"{self.protocol}://{self.path if path is None else path}"
+
+
+class Destination:
+    """Airflow object storage (``airflow.sdk.io.attach``) at a directory or file ``Location``.
+
+    Works on the fsspec filesystem with plain paths rather than on ``ObjectStoragePath`` objects: on
+    Airflow 3.1.0 with universal-pathlib >= 0.3, an ``ObjectStoragePath`` with a ``conn_id`` cannot even
+    render its path (apache/airflow#56270).
+    """
+
+    def __init__(self, location: Location) -> None:
+        from airflow.sdk.io import attach
+
+        self.location = location
+        self.fs: AbstractFileSystem = attach(location.protocol, conn_id=location.conn_id).fs
+        self.local = location.protocol == "file"
+        path = location.path
+        self.is_dir = location.is_dir_hint or self.fs.isdir(path)
+        self.directory = path if self.is_dir else posixpath.dirname(path)
+        self.file_name = None if self.is_dir else posixpath.basename(path)
+
+    def path_for(self, name: str) -> str:
+        return posixpath.join(self.directory, name)
+
+    def size(self, path: str) -> int | None:
+        """Size of the file at ``path``, or None when there is none."""
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        if info.get("type") != "file":
+            raise RealtimeKitDownloadError(f"{self.location.uri(path)} exists and is not a file")
+        return int(info["size"])
+
+    def open_temp(self, path: str) -> TempFile:
+        if self.local:
+            os.makedirs(self.directory, exist_ok=True)
+        return TempFile(self.fs, path)
+
+    def commit(self, temp: str, final: str) -> None:
+        """Give the complete temporary object the final name (atomic on a local filesystem)."""
+        if self.local:
+            os.replace(temp, final)
+        else:
+            self.fs.mv(temp, final)
+
+
+class TempFile:
+    """A write handle on a temporary object that can start over from byte zero."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str) -> None:
+        self.fs = fs
+        self.path = path
+        self._handle: BinaryIO = fs.open(path, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+
+    def restart(self) -> None:
+        self._handle.close()
+        self._handle = self.fs.open(self.path, "wb")
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def discard(self) -> None:
+        """Close and delete, best effort: called while another error is on its way up."""
+        try:
+            self._handle.close()
+        except Exception:
+            log.debug("closing %s before deleting it failed", self.path, exc_info=True)
+        try:
+            if self.fs.exists(self.path):
+                self.fs.rm(self.path)
+        except Exception:
+            log.warning("could not delete the partial file %s: delete it by hand", self.path, exc_info=True)
+
+
+# -- transfer --------------------------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    """The body stopped before its end: resume from the bytes written."""
+
+
+class _Restart(_Interrupted):
+    """What was written cannot be continued (the file changed, a bad range): start over from zero."""
+
+
+_RESUMABLE = (_Interrupted, RealtimeKitTransportError, RealtimeKitServerError, RealtimeKitRateLimitError)
+
+
+def _body(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    """The raw (not content-decoded) body in chunks; a broken connection becomes ``_Interrupted``."""
+    import urllib3  # loaded with requests by now; imported here to keep DAG parsing cheap
+
+    try:
+        while chunk := response.raw.read(chunk_size, decode_content=False):
+            yield chunk
+    except (OSError, urllib3.exceptions.HTTPError) as exc:
+        raise _Interrupted(f"connection broken ({type(exc).__name__})") from exc
+
+
+class Downloader:
+    """Streams files of one recording, refreshing its presigned URLs when they expire.
+
+    :param max_resumes: resumes allowed per file after a dropped connection, a timeout, 429 or 5xx.
+    :param backoff: waits between resumes; a ``Retry-After`` is honoured up to its ``max_retry_after``.
+    """
+
+    def __init__(
+        self,
+        hook: RealtimeKitHook,
+        recording: Recording,
+        *,
+        chunk_size: int,
+        max_resumes: int,
+        backoff: RetryPolicy,
+    ) -> None:
+        self.hook = hook
+        self.recording_id = recording["id"]
+        self.chunk_size = chunk_size
+        self.max_resumes = max_resumes
+        self.backoff = backoff
+        self._use(recording)
+
+    def _use(self, recording: Recording) -> None:
+        for url in download_urls(recording):
+            mask_secret(url)
+        self.urls = file_urls(recording)
+        self.expiry = _parse_time(recording.get("download_url_expiry"))
+
+    def refresh(self) -> None:
+        """Fetch the recording again: the API issues new presigned URLs on every read."""
+        recording = self.hook.get_recording(self.recording_id)
+        check_downloadable(recording)
+        self._use(recording)
+
+    def _expired(self) -> bool:
+        return self.expiry is not None and datetime.now(UTC) >= self.expiry - EXPIRY_MARGIN
+
+    def _url(self, file: RecordingFile) -> str:
+        url = self.urls.get(file.key)
+        if url is None:
+            raise RealtimeKitDownloadError(
+                f"recording {self.recording_id} has no download URL for its {file.label} file: RealtimeKit "
+                "keeps files 7 days, and issues no URL when its own bucket is disabled (the file then only "
+                "goes to the recording's storage_config)"
+            )
+        return url
+
+    def save(self, file: RecordingFile, destination: Destination, final: str, temp: str) -> int:
+        """Download ``file`` to ``temp``, verify it and rename it to ``final``; returns its size."""
+        where = f"{file.label} file of recording {self.recording_id}"
+        handle = destination.open_temp(temp)
+        try:
+            size = self._transfer(file, handle, where)
+            handle.close()
+            stored = destination.size(temp)
+            if stored != size:
+                raise RealtimeKitDownloadError(f"{where}: wrote {size} bytes but the store holds {stored}")
+            destination.commit(temp, final)
+        except BaseException:
+            handle.discard()
+            raise
+        return size
+
+    def _transfer(self, file: RecordingFile, handle: TempFile, where: str) -> int:
+        written, total, etag = 0, file.size, None
+        resumes = refreshes = 0
+        just_refreshed = False
+        progress = _Progress(where)
+        while True:
+            if self._expired() and not just_refreshed:
+                log.info("%s: the download URL has expired; fetching a fresh one", where)
+                self.refresh()
+            just_refreshed = False
+            try:
+                with self.hook.open_download(self._url(file), offset=written) as response:
+                    total, etag = self._check(response, file, written, total, etag, where)
+                    if response.status_code == 200 and written:
+                        log.warning("%s: the server ignored the Range request; restarting from zero", where)
+                        handle.restart()
+                        written = 0
+                    for chunk in _body(response, self.chunk_size):
+                        if written + len(chunk) > total:
+                            raise RealtimeKitDownloadError(f"{where}: more than the expected {total} bytes")
+                        handle.write(chunk)
+                        written += len(chunk)
+                        progress.update(written, total)
+                if written == total:
+                    log.info("%s: %d bytes downloaded and verified", where, written)
+                    return written
+                raise _Interrupted(f"the body ended after {written} of {total} bytes")
+            except RealtimeKitAuthError as exc:
+                if exc.status_code != 403 or refreshes >= MAX_REFRESHES:
+                    raise RealtimeKitDownloadError(
+                        f"{where}: the storage refused the download: {exc}"
+                    ) from exc
+                refreshes += 1
+                log.warning("%s: the storage answered 403 (expired URL?); fetching a fresh URL", where)
+                self.refresh()
+                just_refreshed = True
+            except _RESUMABLE as exc:
+                if resumes >= self.max_resumes:
+                    raise RealtimeKitDownloadError(
+                        f"{where}: gave up after {resumes} resumes at byte {written} of {total}: {exc}"
+                    ) from exc
+                resumes += 1
+                if isinstance(exc, _Restart):
+                    handle.restart()
+                    written, total, etag = 0, file.size, None
+                wait = min(self.backoff.wait_for(exc, resumes), self.backoff.max_retry_after)
+                log.warning(
+                    "%s: %s; resuming from byte %d in %.2f s (resume %d of %d)",
+                    where,
+                    exc,
+                    written,
+                    wait,
+                    resumes,
+                    self.max_resumes,
+                )
+                time.sleep(wait)
+            except RealtimeKitApiError as exc:
+                raise RealtimeKitDownloadError(f"{where}: the storage refused it: {exc}") from exc
+
+    @staticmethod
+    def _check(
+        response: requests.Response,
+        file: RecordingFile,
+        offset: int,
+        total: int | None,
+        etag: str | None,
+        where: str,
+    ) -> tuple[int, str | None]:
+        """Validate a response's status and headers against what was asked; returns ``(total, etag)``."""
+        headers = response.headers
+        new_etag = headers.get("ETag")
+        if response.status_code == 200:
+            length = _int(headers.get("Content-Length"))
+            if file.size is not None and length is not None and length != file.size:
+                raise RealtimeKitDownloadError(
+                    f"{where}: the storage serves {length} bytes but the API reports file_size {file.size}"
+                )
+            expected = file.size if file.size is not None else length
+            if expected is None:
+                raise RealtimeKitDownloadError(
+                    f"{where}: no Content-Length and no file_size: the download cannot be verified"
+                )
+            return expected, new_etag
+        if response.status_code != 206:
+            raise RealtimeKitDownloadError(
+                f"{where}: unexpected HTTP {response.status_code} from the storage"
+            )
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        if match is None:
+            raise _Restart(f"206 without a usable Content-Range ({headers.get('Content-Range')!r})")
+        first, last, size = int(match.group(1)), int(match.group(2)), match.group(3)
+        full = total if size == "*" else int(size)
+        if full is None:
+            raise _Restart("206 without the file's size")
+        if file.size is not None and full != file.size:
+            raise RealtimeKitDownloadError(
+                f"{where}: the storage holds {full} bytes but the API reports file_size {file.size}"
+            )
+        if first != offset or full != total or last != full - 1:
+            raise _Restart(f"206 for bytes {first}-{last}/{size} when bytes {offset}-/{total} were asked")
+        if etag is not None and new_etag is not None and new_etag != etag:
+            raise _Restart("the file changed on the storage (new ETag)")
+        return full, etag or new_etag
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _Progress:
+    """Logs how far a long download got, at most every ``PROGRESS_EVERY_SECONDS``."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.next_at = time.monotonic() + PROGRESS_EVERY_SECONDS
+
+    def update(self, written: int, total: int) -> None:
+        now = time.monotonic()
+        if now >= self.next_at:
+            self.next_at = now + PROGRESS_EVERY_SECONDS
+            log.info("%s: %d of %d bytes (%.0f%%)", self.where, written, total, 100.0 * written / total)

@@ -1,0 +1,206 @@
+"""Archive an UPLOADED recording's files to local disk or any Airflow object storage."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_rtk._download import Location
+from airflow_provider_rtk._validation import check_enum, check_int
+from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context, ObjectStoragePath
+
+    from airflow_provider_rtk._download import Destination, RecordingFile
+    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
+
+IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
+DEFAULT_CHUNK_SIZE: Final = 8 << 20
+
+
+class RealtimeKitDownloadRecordingOperator(BaseOperator):
+    """Stream a recording's files to ``destination``, verified, resumable and idempotent.
+
+    The recording must be UPLOADED (an ERRORED or unfinished one fails at once, before anything is
+    written: waiting is the sensor's job). Each file streams in ``chunk_size`` pieces (memory stays flat
+    for multi-GB recordings) to a temporary object ``.<name>.partial-<token>`` beside its target, and gets
+    the target's name only once its size matches the API's ``file_size`` (video) or the storage's
+    ``Content-Length`` (audio, track layers); a failed download deletes it. A dropped connection, a
+    timeout, 429 or 5xx resumes with an HTTP ``Range`` request from the bytes written (``max_resumes``,
+    exponential backoff); an expired presigned URL is replaced by fetching the recording again.
+
+    Files: the video as the recording's ``output_file_name`` (or the destination's own name when it names
+    a file), the audio beside it as ``<stem>.audio<ext>``, and for a track recording one
+    ``<stem>.<layer><ext>`` per layer (rules in ``airflow_provider_rtk._download``).
+
+    Returns the URIs (``<protocol>://<path>``, ``file://`` for local files) of every file now at the
+    destination, skipped ones included. A destination without Jinja is declared as an outlet
+    ``Asset(<destination URI>)`` unless ``outlets`` is given, and its event carries ``{"recording_id",
+    "uris"}``; with an ``AssetAlias`` in ``outlets``, one ``Asset(uri)`` event per file is added to it.
+    Presigned URLs are masked and never returned or logged.
+
+    :param recording_id: the recording to archive.
+    :param destination: a directory (trailing ``/``, or an existing directory) or a file path: a local
+        path, a ``file://`` URL, or an object storage URL (``s3://bucket/prefix/``, ``gs://...``) as
+        ``ObjectStoragePath`` takes it (an ``ObjectStoragePath`` is accepted too).
+    :param destination_conn_id: Airflow connection of the object storage (e.g. an ``aws`` connection).
+    :param include_audio: also archive the separate audio file when the recording has one.
+    :param if_exists: ``skip`` a file already there (with the API's ``file_size`` when it reports one; a
+        wrong-sized video is downloaded again), ``overwrite`` it, or ``fail``. Re-runs that skip send no
+        file request.
+    :param realtimekit_conn_id: the RealtimeKit connection.
+    :param account_id: overrides the connection's ``account_id``.
+    :param app_id: overrides the connection's ``app_id``.
+    :param chunk_size: bytes read and written at a time.
+    :param max_resumes: resumes allowed per file.
+    :param resume_delay: first wait before a resume, in seconds (doubles, capped at 30 s).
+    """
+
+    template_fields: Sequence[str] = (
+        "recording_id",
+        "destination",
+        "destination_conn_id",
+        "realtimekit_conn_id",
+        "account_id",
+        "app_id",
+    )
+    ui_color = "#f6821f"
+
+    def __init__(
+        self,
+        recording_id: str,
+        destination: str | ObjectStoragePath,
+        *,
+        destination_conn_id: str | None = None,
+        include_audio: bool = True,
+        if_exists: str = "skip",
+        realtimekit_conn_id: str = "realtimekit_default",
+        account_id: str | None = None,
+        app_id: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_resumes: int = 5,
+        resume_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self.if_exists = check_enum("if_exists", if_exists, IF_EXISTS)
+        self.chunk_size = check_int("chunk_size", chunk_size, (1, 1 << 30))
+        self.max_resumes = check_int("max_resumes", max_resumes, (0, 1000))
+        if not isinstance(resume_delay, int | float) or resume_delay < 0:
+            raise RealtimeKitInputError(
+                f"resume_delay: must be a number of seconds >= 0, got {resume_delay!r}"
+            )
+        self.archive_asset: Asset | None = None
+        if "outlets" not in kwargs and _is_static(destination):
+            from airflow.sdk import Asset
+
+            self.archive_asset = Asset(Location.parse(str(destination), destination_conn_id).uri())
+            kwargs["outlets"] = [self.archive_asset]
+        super().__init__(**kwargs)
+        self.recording_id = recording_id
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.include_audio = include_audio
+        self.realtimekit_conn_id = realtimekit_conn_id
+        self.account_id = account_id
+        self.app_id = app_id
+        self.resume_delay = float(resume_delay)
+
+    @cached_property
+    def hook(self) -> RealtimeKitHook:
+        from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
+
+        return RealtimeKitHook(self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
+
+    def execute(self, context: Context) -> list[str]:
+        try:
+            uris, recording_id = self._archive(_try_token(context))
+        finally:
+            self.hook.close()
+        self._record_asset_events(context, recording_id, uris)
+        return uris
+
+    def _archive(self, token: str) -> tuple[list[str], str]:
+        from airflow_provider_rtk._download import (
+            Destination,
+            Downloader,
+            check_downloadable,
+            plan_files,
+            safe_name,
+        )
+        from airflow_provider_rtk._retry import RetryPolicy
+
+        recording = self.hook.get_recording(self.recording_id)
+        downloader = Downloader(
+            self.hook,
+            recording,
+            chunk_size=self.chunk_size,
+            max_resumes=self.max_resumes,
+            backoff=RetryPolicy(initial_wait=self.resume_delay, jitter=self.resume_delay / 2),
+        )
+        check_downloadable(recording)
+        destination = Destination(Location.parse(str(self.destination), self.destination_conn_id))
+        base = destination.file_name or safe_name(recording.get("output_file_name"), f"{recording['id']}.mp4")
+        files = plan_files(recording, base, include_audio=self.include_audio)
+        for file in [file for file in files if self._needs_download(file, destination)]:
+            final = destination.path_for(file.name)
+            temp = destination.path_for(f".{file.name}.partial-{token}")
+            downloader.save(file, destination, final, temp)
+        return [destination.location.uri(destination.path_for(file.name)) for file in files], recording["id"]
+
+    def _needs_download(self, file: RecordingFile, destination: Destination) -> bool:
+        """Apply ``if_exists`` to a file already at the destination (before any file is downloaded)."""
+        path = destination.path_for(file.name)
+        size = destination.size(path)
+        where = destination.location.uri(path)
+        if size is None or self.if_exists == "overwrite":
+            return True
+        if self.if_exists == "fail":
+            raise RealtimeKitDownloadError(
+                f"{where} already exists ({size} bytes) and if_exists='fail': delete it, or use "
+                "if_exists='skip' or 'overwrite'"
+            )
+        if file.size is None or size == file.size:
+            self.log.info("%s already exists (%d bytes): skipped (if_exists='skip')", where, size)
+            return False
+        self.log.warning(
+            "%s exists with %d bytes but the recording's %s file has %d: downloading it again",
+            where,
+            size,
+            file.label,
+            file.size,
+        )
+        return True
+
+    def _record_asset_events(self, context: Context, recording_id: str, uris: list[str]) -> None:
+        from airflow.sdk import Asset, AssetAlias
+
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
+        for outlet in self.outlets:
+            if isinstance(outlet, AssetAlias):
+                for uri in uris:
+                    events[outlet].add(Asset(uri), extra=extra)
+            elif outlet == self.archive_asset:
+                events[outlet].extra = extra
+
+
+def _is_static(destination: object) -> bool:
+    """Whether the destination is known at parse time (not a template, not an XCom)."""
+    return isinstance(destination, str) and "{{" not in destination and "{%" not in destination
+
+
+def _try_token(context: Context) -> str:
+    """12 hex chars naming this task try, so concurrent runs never share a temporary object."""
+    ti = context.get("ti")
+    if ti is None:
+        return secrets.token_hex(6)
+    ident = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
