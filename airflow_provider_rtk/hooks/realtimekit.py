@@ -6,6 +6,7 @@ live in ``_api`` / ``_retry`` and are shared by the sync (requests) and async (h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -219,7 +220,12 @@ class RealtimeKitHook(BaseHook):
     async def asettings(self) -> ConnectionSettings:
         """``settings`` for async code: the connection is looked up without blocking the event loop."""
         if self._async_settings is None:
-            conn = await self.aget_connection(self.realtimekit_conn_id)
+            try:
+                conn = await self.aget_connection(self.realtimekit_conn_id)
+            except ImportError:
+                # Airflow 3.1 outside a triggerer or task has no supervisor to ask: read the secrets
+                # backends (env vars, metastore) in a worker thread instead.
+                conn = await asyncio.to_thread(self.get_connection, self.realtimekit_conn_id)
             self._async_settings = self._settings_from(conn)
         return self._async_settings
 
