@@ -350,7 +350,7 @@ class RecordingPoller:
             if _is_last_page(page.recordings, total, end):
                 break
             pages_left = math.ceil((total - end) / PAGE_SIZE) if total is not None and end is not None else 0
-            if pages_left > len(unresolved):
+            if pages_left >= len(unresolved):
                 return to_get + [i for i in known if i in unresolved]
             page_no += 1
         for recording_id in unresolved:

@@ -1,0 +1,492 @@
+"""RealtimeKitRecordingTrigger and its shared poller, over real HTTP against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
+from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
+from airflow_provider_rtk.triggers import _poller
+from airflow_provider_rtk.triggers._poller import active_pollers
+from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
+from tests.conftest import CANARY_TOKEN, FAST
+
+LIST = r"/recordings$"
+GET_ONE = r"/recordings/[^/]+$"
+
+
+def trigger(recording_id: str, **kwargs: Any) -> RealtimeKitRecordingTrigger:
+    kwargs.setdefault("poll_interval", 0.2)
+    kwargs.setdefault("end_time", time.time() + 20)
+    return RealtimeKitRecordingTrigger(recording_id, **kwargs)
+
+
+async def first_event(trig: RealtimeKitRecordingTrigger) -> dict[str, Any]:
+    event = await anext(trig.run())
+    return event.payload  # type: ignore[no-any-return]
+
+
+def run_one(trig: RealtimeKitRecordingTrigger) -> dict[str, Any]:
+    return asyncio.run(first_event(trig))
+
+
+def run_many(
+    triggers: list[RealtimeKitRecordingTrigger],
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> list[dict[str, Any]]:
+    """Run triggers in one event loop (as one triggerer would), with ``during`` alongside them."""
+
+    async def go() -> list[dict[str, Any]]:
+        tasks = [asyncio.create_task(first_event(t)) for t in triggers]
+        if during is not None:
+            await during()
+        events = await asyncio.gather(*tasks)
+        assert active_pollers() == []
+        return events
+
+    return asyncio.run(go())
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def recording_in(emulator: RealtimeKitEmulator, status: str = "RECORDING", **kwargs: Any) -> str:
+    return emulator.seed_recording(status=status, **kwargs)["id"]
+
+
+class TestSerialization:
+    def test_round_trip_rebuilds_an_equal_trigger(self):
+        original = RealtimeKitRecordingTrigger(
+            "rec-1",
+            realtimekit_conn_id="rtk",
+            account_id="acc",
+            app_id="app",
+            target_statuses=("UPLOADING", "UPLOADED"),
+            failure_statuses=(),
+            poll_interval=7,
+            end_time=1_800_000_000.5,
+            include_download_urls=True,
+            max_consecutive_errors=2,
+        )
+        classpath, kwargs = original.serialize()
+        assert classpath == "airflow_provider_rtk.triggers.recording.RealtimeKitRecordingTrigger"
+        for value in kwargs.values():
+            assert value is None or isinstance(value, str | int | float | bool | list)
+        module, _, name = classpath.rpartition(".")
+        rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+        assert rebuilt.serialize() == (classpath, kwargs)
+        assert kwargs["end_time"] == 1_800_000_000.5
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"target_statuses": ()},
+            {"target_statuses": ("DONE",)},
+            {"failure_statuses": ("UPLOADED",)},
+            {"poll_interval": 0},
+            {"max_consecutive_errors": 0},
+        ],
+    )
+    def test_bad_arguments_are_rejected(self, kwargs):
+        with pytest.raises(RealtimeKitInputError):
+            RealtimeKitRecordingTrigger("rec-1", **kwargs)
+
+
+class TestOutcomes:
+    def test_success_without_download_urls_by_default(self, emulator):
+        recording_id = recording_in(emulator, "UPLOADED")
+        event = run_one(trigger(recording_id))
+        assert event["status"] == "success"
+        assert event["recording_status"] == "UPLOADED"
+        assert event["recording"]["id"] == recording_id
+        assert event["recording"]["download_url"] is None
+        assert event["recording"]["audio_download_url"] is None
+        assert "_files/" not in repr(event)
+
+    def test_download_urls_only_when_asked(self, emulator):
+        recording_id = recording_in(emulator, "UPLOADED")
+        event = run_one(trigger(recording_id, include_download_urls=True))
+        assert "/_files/" in event["recording"]["download_url"]
+
+    def test_download_urls_through_the_list_path(self, emulator):
+        ids = [recording_in(emulator, "UPLOADED") for _ in range(4)]
+        events = run_many([trigger(i, include_download_urls=(n == 0)) for n, i in enumerate(ids)])
+        assert "/_files/" in events[0]["recording"]["download_url"]
+        assert all(e["recording"]["download_url"] is None for e in events[1:])
+        assert emulator.count("GET", GET_ONE) == 0
+
+    def test_waits_through_the_lifecycle(self, emulator):
+        recording_id = recording_in(emulator, "INVOKED")
+
+        async def go() -> tuple[dict[str, Any], float]:
+            task = asyncio.create_task(first_event(trigger(recording_id)))
+            await asyncio.sleep(0.5)
+            assert not task.done()
+            emulator.set_status(recording_id, "UPLOADING")
+            uploaded_at = time.monotonic() + FAST["upload_seconds"]
+            event = await task
+            return event, time.monotonic() - uploaded_at
+
+        event, delay = asyncio.run(go())
+        assert event["status"] == "success"
+        assert delay < 0.2 + 0.15  # answered within one poll interval of the upload
+
+    def test_errored_fails_with_the_stop_reason(self, emulator):
+        recording_id = recording_in(emulator, "ERRORED", stop_reason="INTERNAL_ERROR")
+        event = run_one(trigger(recording_id))
+        assert event["status"] == "failed"
+        assert event["recording_status"] == "ERRORED"
+        assert recording_id in event["message"]
+        assert "ERRORED" in event["message"]
+        assert "INTERNAL_ERROR" in event["message"]
+
+    def test_errored_found_by_the_list_still_reports_the_stop_reason(self, emulator):
+        ids = [recording_in(emulator) for _ in range(4)]
+
+        async def during() -> None:
+            await until(lambda: emulator.count("GET", LIST) >= 1)
+            emulator.set_status(ids[0], "ERRORED", stop_reason="INTERNAL_ERROR")
+            for recording_id in ids[1:]:
+                emulator.set_status(recording_id, "UPLOADED")
+
+        events = run_many([trigger(i) for i in ids], during)
+        assert [e["status"] for e in events] == ["failed", "success", "success", "success"]
+        assert "INTERNAL_ERROR" in events[0]["message"]
+        # One detail GET for the failure; the successes come straight from the list.
+        assert emulator.count("GET", GET_ONE) == 1
+
+    def test_timeout(self, emulator):
+        recording_id = recording_in(emulator)
+        started = time.monotonic()
+        event = run_one(trigger(recording_id, end_time=time.time() + 0.5))
+        assert 0.45 < time.monotonic() - started < 1.0
+        assert event["status"] == "timeout"
+        assert event["recording_status"] == "RECORDING"
+        assert recording_id in event["message"]
+
+    def test_deadline_already_passed(self, emulator):
+        event = run_one(trigger(recording_in(emulator), end_time=time.time() - 1))
+        assert event["status"] == "timeout"
+
+    def test_missing_recording_is_an_error_at_once(self, emulator):
+        event = run_one(trigger("no-such-recording", max_consecutive_errors=5))
+        assert event["status"] == "error"
+        assert "404" in event["message"]
+        assert emulator.count("GET") == 1
+
+    def test_rejected_token_is_an_error_at_once(self, emulator, monkeypatch):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_REALTIMEKIT_DEFAULT",
+            emulator.connection_json().replace(CANARY_TOKEN, "wrong-token"),
+        )
+        event = run_one(trigger(recording_in(emulator, "UPLOADED")))
+        assert event["status"] == "error"
+        assert "401" in event["message"]
+        assert emulator.count() == 1
+
+    def test_missing_connection_is_an_error(self, emulator):
+        event = run_one(trigger(recording_in(emulator), realtimekit_conn_id="no_such_conn"))
+        assert event["status"] == "error"
+        assert event["message"].startswith("cannot poll recording")
+        assert emulator.count() == 0
+
+
+class TestTransientErrors:
+    @pytest.mark.parametrize(
+        "fault", [{"status": 503}, {"status": 500}, {"status": 429}, {"drop": True}], ids=str
+    )
+    def test_absorbed(self, emulator, fault):
+        recording_id = recording_in(emulator, "UPLOADED")
+        emulator.add_fault(method="GET", times=2, **fault)
+        event = run_one(trigger(recording_id, max_consecutive_errors=3))
+        assert event["status"] == "success"
+        assert emulator.count("GET") == 3
+
+    def test_retry_after_is_respected(self, emulator):
+        recording_id = recording_in(emulator, "UPLOADED")
+        emulator.add_fault(method="GET", status=429, retry_after=1, times=1)
+        started = time.monotonic()
+        event = run_one(trigger(recording_id))
+        assert event["status"] == "success"
+        assert time.monotonic() - started >= 1.0
+        assert emulator.count("GET") == 2
+
+    def test_too_many_consecutive_errors(self, emulator):
+        recording_id = recording_in(emulator)
+        emulator.add_fault(method="GET", status=503, times=None, message="upstream down")
+        started = time.monotonic()
+        event = run_one(trigger(recording_id, max_consecutive_errors=3))
+        assert event["status"] == "error"
+        assert "3 consecutive" in event["message"]
+        assert "HTTP 503: upstream down" in event["message"]
+        assert emulator.count("GET") == 3
+        assert time.monotonic() - started >= 2 * 0.2  # it slept between polls
+
+    def test_a_success_resets_the_error_count(self, emulator):
+        recording_id = recording_in(emulator)
+
+        async def during() -> None:
+            for _ in range(2):  # 2 + 2 errors, each pair followed by a clean poll
+                fault = emulator.add_fault(method="GET", status=503, times=2)
+                await until(lambda fault=fault: fault.hits == 2)
+                count = emulator.count("GET")
+                await until(lambda count=count: emulator.count("GET") > count)
+            emulator.set_status(recording_id, "UPLOADED")
+
+        [event] = run_many([trigger(recording_id, max_consecutive_errors=3)], during)
+        assert event["status"] == "success"
+
+    def test_one_failing_recording_does_not_starve_the_others(self, emulator):
+        bad, *good = [recording_in(emulator) for _ in range(2)]
+        emulator.add_fault(method="GET", path=bad, status=503, times=None)
+
+        async def during() -> None:
+            await asyncio.sleep(0.3)
+            for recording_id in good:
+                emulator.set_status(recording_id, "UPLOADED")
+
+        events = run_many([trigger(bad, max_consecutive_errors=4)] + [trigger(i) for i in good], during)
+        assert [e["status"] for e in events] == ["error", "success"]
+
+    def test_a_failed_list_is_an_error_for_each_waiter_it_was_for(self, emulator):
+        ids = [recording_in(emulator) for _ in range(5)]
+
+        async def during() -> None:
+            await until(lambda: emulator.count("GET", LIST) >= 1)
+            emulator.add_fault(method="GET", path=LIST, status=503, times=None)
+
+        events = run_many([trigger(i, max_consecutive_errors=2) for i in ids], during)
+        assert {e["status"] for e in events} == {"error"}
+        assert all("503" in e["message"] for e in events)
+        assert emulator.count("GET", GET_ONE) == 0
+
+
+class TestCoalescing:
+    def test_fifty_triggers_share_one_poller(self, emulator):
+        n, interval = 50, 0.2
+        ids = [recording_in(emulator) for _ in range(n)]
+        pollers: set[int] = set()
+
+        async def during() -> None:
+            await until(lambda: emulator.count("GET") >= 1)
+            pollers.update(id(p) for p in active_pollers())
+            await asyncio.sleep(0.5)
+            for recording_id in ids:  # they finish over about one second
+                emulator.set_status(recording_id, "UPLOADED")
+                await asyncio.sleep(0.02)
+
+        started = time.monotonic()
+        events = run_many([trigger(i, poll_interval=interval) for i in ids], during)
+        elapsed = time.monotonic() - started
+        assert [e["status"] for e in events] == ["success"] * n
+        assert len(pollers) == 1
+        intervals = elapsed / interval
+        requests = emulator.count()
+        # A per-trigger poller would make n requests per interval; the shared one makes about one.
+        assert requests <= 2 * intervals + 3, (requests, intervals)
+        assert requests < n * intervals / 10
+        lists = [r for r in emulator.requests if r.path.endswith("/recordings")]
+        filtered = [r for r in lists if "status" in r.query]
+        assert filtered, "steady-state polls use the status-filtered list"
+        for record in filtered:
+            assert set(record.query["status"][0].split(",")) == {"UPLOADED", "ERRORED"}
+            assert record.query["per_page"] == ["100"]
+            assert "start_time" in record.query
+        assert emulator.count("GET", GET_ONE) == 0
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_few_waiters_use_per_recording_gets(self, emulator, n):
+        ids = [recording_in(emulator) for _ in range(n)]
+
+        async def during() -> None:
+            await asyncio.sleep(0.5)
+            for recording_id in ids:
+                emulator.set_status(recording_id, "UPLOADED")
+
+        events = run_many([trigger(i) for i in ids], during)
+        assert {e["status"] for e in events} == {"success"}
+        assert emulator.count("GET", LIST) == 0
+        assert emulator.count("GET", GET_ONE) >= 2 * n
+
+    def test_many_matching_pages_fall_back_to_gets(self, emulator):
+        for _ in range(350):  # older recordings the status filter also matches: 4 pages
+            recording_in(emulator, "UPLOADED")
+        ids = [recording_in(emulator) for _ in range(3)]
+
+        async def during() -> None:
+            await asyncio.sleep(0.9)
+            for recording_id in ids:
+                emulator.set_status(recording_id, "UPLOADED")
+
+        events = run_many([trigger(i) for i in ids], during)
+        assert {e["status"] for e in events} == {"success"}
+        # Discovery finds the three on the first page; the first filtered list shows 4 pages for 3
+        # recordings, so the poller stops walking it and polls them one by one from then on.
+        assert emulator.count("GET", LIST) == 2
+        assert emulator.count("GET", GET_ONE) >= 3 * 3
+
+    def test_legacy_api_rejecting_the_filter_falls_back_to_gets(self, monkeypatch):
+        with RealtimeKitEmulator(token=CANARY_TOKEN, api_version="legacy", **FAST) as emulator:
+            monkeypatch.setenv("AIRFLOW_CONN_REALTIMEKIT_DEFAULT", emulator.connection_json())
+            ids = [recording_in(emulator) for _ in range(4)]
+
+            async def during() -> None:
+                await asyncio.sleep(0.7)
+                for recording_id in ids:
+                    emulator.set_status(recording_id, "UPLOADED")
+
+            events = run_many([trigger(i) for i in ids], during)
+            assert {e["status"] for e in events} == {"success"}
+            rejected = [r for r in emulator.requests if r.status == 400]
+            assert len(rejected) == 1
+            assert "ERRORED" in rejected[0].query["status"][0]
+
+    def test_a_new_waiter_is_answered_at_the_next_tick(self, emulator):
+        slow = recording_in(emulator)
+        done = recording_in(emulator, "UPLOADED")
+
+        async def go() -> float:
+            first = asyncio.create_task(first_event(trigger(slow, poll_interval=5.0)))
+            await until(lambda: emulator.count("GET") >= 1)
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            event = await first_event(trigger(done, poll_interval=0.3))
+            answered = time.monotonic() - started
+            assert event["status"] == "success"
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+            return answered
+
+        assert asyncio.run(go()) < 0.3 + 0.15
+
+    def test_triggers_on_one_recording_with_different_targets(self, emulator):
+        recording_id = recording_in(emulator)
+
+        async def during() -> None:
+            await asyncio.sleep(0.3)
+            emulator.set_status(recording_id, "UPLOADING")
+
+        events = run_many(
+            [
+                trigger(recording_id, target_statuses=["UPLOADING", "UPLOADED"]),
+                trigger(recording_id, target_statuses=["UPLOADED"]),
+            ],
+            during,
+        )
+        assert [e["recording_status"] for e in events] == ["UPLOADING", "UPLOADED"]
+
+
+class TestLifecycle:
+    def test_restart_mid_wait(self, emulator):
+        recording_id = recording_in(emulator)
+        original = trigger(recording_id, end_time=time.time() + 10)
+
+        async def go() -> dict[str, Any]:
+            task = asyncio.create_task(first_event(original))
+            await until(lambda: emulator.count("GET") >= 2)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert active_pollers() == []
+            classpath, kwargs = original.serialize()
+            assert classpath.endswith("RealtimeKitRecordingTrigger")
+            rebuilt = RealtimeKitRecordingTrigger(**kwargs)
+            assert rebuilt.end_time == original.end_time
+            resumed = asyncio.create_task(first_event(rebuilt))
+            await asyncio.sleep(0.3)
+            emulator.set_status(recording_id, "UPLOADED")
+            return await resumed
+
+        event = asyncio.run(go())
+        assert event["status"] == "success"
+
+    def test_restart_in_a_new_event_loop(self, emulator):
+        recording_id = recording_in(emulator)
+        original = trigger(recording_id)
+
+        async def interrupted() -> None:
+            task = asyncio.create_task(first_event(original))
+            await until(lambda: emulator.count("GET") >= 1)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(interrupted())
+        emulator.set_status(recording_id, "UPLOADED")
+        assert run_one(RealtimeKitRecordingTrigger(**original.serialize()[1]))["status"] == "success"
+
+    def test_cancellation_leaves_nothing_behind(self, emulator):
+        ids = [recording_in(emulator) for _ in range(5)]
+
+        async def go() -> None:
+            tasks = [asyncio.create_task(first_event(trigger(i))) for i in ids]
+            await until(lambda: emulator.count("GET") >= 2)
+            [poller] = active_pollers()
+            assert len(poller.waiters) == 5
+            for task in tasks[:3]:
+                task.cancel()
+            await asyncio.gather(*tasks[:3], return_exceptions=True)
+            assert len(poller.waiters) == 2
+            assert not poller.task.done()
+            for task in tasks[3:]:
+                task.cancel()
+            await asyncio.gather(*tasks[3:], return_exceptions=True)
+            assert active_pollers() == []
+            assert poller.task.done()
+            assert poller.hook._async_client is None  # its HTTP client is closed
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+
+        asyncio.run(go())
+
+    def test_pollers_are_per_event_loop_and_connection(self, emulator, monkeypatch):
+        monkeypatch.setenv("AIRFLOW_CONN_RTK_OTHER", emulator.connection_json())
+        ids = [recording_in(emulator) for _ in range(2)]
+
+        async def go() -> list[_poller.PollerKey]:
+            tasks = [
+                asyncio.create_task(first_event(trigger(ids[0]))),
+                asyncio.create_task(first_event(trigger(ids[1], realtimekit_conn_id="rtk_other"))),
+                asyncio.create_task(first_event(trigger(ids[1], account_id=emulator.account_id))),
+            ]
+            await until(lambda: emulator.count("GET") >= 2)
+            keys = sorted((p.key for p in active_pollers()), key=lambda k: k.conn_id)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return keys
+
+        keys = asyncio.run(go())
+        assert [k.conn_id for k in keys] == ["realtimekit_default", "rtk_other"]
+        assert {(k.account_id, k.app_id) for k in keys} == {(emulator.account_id, emulator.app_id)}
+        assert not _poller._REGISTRIES or all(not r.pollers for r in _poller._REGISTRIES.values())
+
+
+def test_no_secret_in_events_or_logs(emulator, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    done = recording_in(emulator, "UPLOADED")
+    failed = recording_in(emulator, "ERRORED")
+    emulator.add_fault(method="GET", status=503, times=1)
+    emulator.add_fault(method="GET", status=429, retry_after=0, times=1)
+    events = run_many(
+        [
+            trigger(done),
+            trigger(failed),
+            trigger("missing-recording"),
+            trigger(done, include_download_urls=True),
+        ]
+    )
+    assert [e["status"] for e in events] == ["success", "failed", "error", "success"]
+    captured = capfd.readouterr()
+    logs = caplog.text + captured.out + captured.err
+    assert "Polling recording" in logs  # the transient errors were logged
+    assert CANARY_TOKEN not in logs
+    assert CANARY_TOKEN not in repr(events)
+    assert "X-Amz-Signature" not in repr(events[:3])
