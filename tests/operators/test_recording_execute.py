@@ -1,0 +1,265 @@
+"""Operator behaviour outside a DAG run: validation when the task is built, waiting edge cases, the
+deferral itself, idempotent actions, the legacy track API, and the cost of importing the module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_rtk._compat import AirflowSensorTimeout
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitError,
+    RealtimeKitInputError,
+    RealtimeKitRecordingStateError,
+)
+from airflow_provider_rtk.operators.recording import (
+    RealtimeKitGetRecordingOperator,
+    RealtimeKitListRecordingsOperator,
+    RealtimeKitPauseRecordingOperator,
+    RealtimeKitResumeRecordingOperator,
+    RealtimeKitStartRecordingOperator,
+    RealtimeKitStartTrackRecordingOperator,
+    RealtimeKitStopRecordingOperator,
+)
+from tests.conftest import CANARY_TOKEN
+from tests.operators.conftest import meeting
+
+if TYPE_CHECKING:
+    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
+
+
+def _context() -> dict[str, Any]:
+    pushed: dict[str, Any] = {}
+    return {
+        "ti": SimpleNamespace(xcom_push=lambda key, value: pushed.__setitem__(key, value)),
+        "pushed": pushed,
+    }
+
+
+class TestValidationWhenBuilt:
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"max_seconds": 5}, "max_seconds"),
+            ({"video_config": {"codec": "AV1"}}, "video_config.codec"),
+            ({"storage_config": {"bucket": "b"}}, "storage_config.type"),
+            ({"realtimekit_bucket_config": {}}, "realtimekit_bucket_config.enabled"),
+        ],
+    )
+    def test_start_rejects_literal_bad_input(self, kwargs, field):
+        with pytest.raises(RealtimeKitInputError, match=rf"^{field}: "):
+            RealtimeKitStartRecordingOperator(task_id="t", meeting_id="m", **kwargs)
+
+    def test_templated_values_wait_for_execute(self):
+        RealtimeKitStartRecordingOperator(
+            task_id="t", meeting_id="{{ params.m }}", max_seconds="{{ params.s }}", url="{{ params.u }}"
+        )
+        RealtimeKitStopRecordingOperator(task_id="s", recording_id="{{ params.r }}")
+        RealtimeKitListRecordingsOperator(task_id="l", status="{{ params.status }}")
+
+    def test_storage_config_completed_by_a_connection_needs_no_type(self):
+        RealtimeKitStartRecordingOperator(
+            task_id="t", meeting_id="m", storage_conn_id="storage", storage_config={"path": "p"}
+        )
+
+    @pytest.mark.parametrize(
+        ("build", "field"),
+        [
+            (lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id=""), "recording_id"),
+            (lambda: RealtimeKitPauseRecordingOperator(task_id="t", recording_id="a/b"), "recording_id"),
+            (lambda: RealtimeKitResumeRecordingOperator(task_id="t", recording_id="a?b"), "recording_id"),
+            (lambda: RealtimeKitGetRecordingOperator(task_id="t", recording_id=" "), "recording_id"),
+            (lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id="r", timeout=0), "timeout"),
+            (
+                lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id="r", poll_interval=-1),
+                "poll_interval",
+            ),
+            (lambda: RealtimeKitListRecordingsOperator(task_id="t", sort_order="UP"), "sort_order"),
+            (lambda: RealtimeKitListRecordingsOperator(task_id="t", max_results=0), "max_results"),
+            (
+                lambda: RealtimeKitStartTrackRecordingOperator(task_id="t", meeting_id="m", user_ids=[]),
+                "user_ids",
+            ),
+        ],
+    )
+    def test_other_operators_reject_literal_bad_input(self, build, field):
+        with pytest.raises(RealtimeKitInputError, match=rf"^{field}: "):
+            build()
+
+    def test_deferrable_defaults_to_the_airflow_setting(self, monkeypatch):
+        assert RealtimeKitStopRecordingOperator(task_id="a", recording_id="r").deferrable is False
+        monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "true")
+        assert RealtimeKitStopRecordingOperator(task_id="b", recording_id="r").deferrable is True
+        assert (
+            RealtimeKitStopRecordingOperator(task_id="c", recording_id="r", deferrable=False).deferrable
+            is False
+        )
+
+
+class TestStopAndWait:
+    def test_timeout_raises_sensor_timeout(self, monkeypatch):
+        from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
+
+        with RealtimeKitEmulator(token=CANARY_TOKEN, invoked_seconds=0.0, upload_seconds=3600) as slow:
+            for key, value in slow.env().items():
+                monkeypatch.setenv(key, value)
+            rid = slow.seed_recording(status="RECORDING")["id"]
+            op = RealtimeKitStopRecordingOperator(
+                task_id="stop", recording_id=rid, wait_for_upload=True, poll_interval=0.05, timeout=0.3
+            )
+            started = time.monotonic()
+            with pytest.raises(AirflowSensorTimeout, match=rf"recording {rid} was not UPLOADED within 0.3 s"):
+                op.execute(_context())
+            assert time.monotonic() - started < 2
+            assert slow.recording(rid)["status"] == "UPLOADING"
+            assert slow.count("GET", rf"/recordings/{rid}$") >= 3
+
+    def test_errored_recording_fails_the_wait(self, emulator: RealtimeKitEmulator):
+        rid = emulator.seed_recording(status="ERRORED", stop_reason="INTERNAL_ERROR")["id"]
+        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id=rid, wait_for_upload=True)
+        with pytest.raises(RealtimeKitRecordingStateError, match=r"ERRORED.*INTERNAL_ERROR"):
+            op.execute(_context())
+        # Without waiting, stopping an ERRORED recording is not an error: it is stopped.
+        context = _context()
+        op = RealtimeKitStopRecordingOperator(task_id="stop2", recording_id=rid)
+        assert op.execute(context)["status"] == "ERRORED"
+        assert context["pushed"] == {"id": rid}
+
+    def test_unknown_recording_still_fails(self, emulator: RealtimeKitEmulator):
+        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id="no-such-recording")
+        with pytest.raises(RealtimeKitError, match="HTTP 404"):
+            op.execute(_context())
+
+    def test_defers_with_the_trigger_until_end_time(self, emulator: RealtimeKitEmulator):
+        pytest.importorskip(
+            "airflow_provider_rtk.triggers.recording", reason="the trigger has not landed yet"
+        )
+        from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
+
+        try:
+            from airflow.sdk.exceptions import TaskDeferred
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import TaskDeferred
+
+        rid = emulator.seed_recording(status="RECORDING")["id"]
+        op = RealtimeKitStopRecordingOperator(
+            task_id="stop",
+            recording_id=rid,
+            wait_for_upload=True,
+            deferrable=True,
+            poll_interval=5,
+            timeout=600,
+            account_id=emulator.account_id,
+            include_download_urls=True,
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(_context())
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, RealtimeKitRecordingTrigger)
+        assert deferred.value.method_name == "execute_complete"
+        _, kwargs = trigger.serialize()
+        assert kwargs["recording_id"] == rid
+        assert kwargs["account_id"] == emulator.account_id
+        assert kwargs["poll_interval"] == 5
+        assert kwargs["include_download_urls"] is True
+        assert abs(kwargs["end_time"] - (time.time() + 600)) < 5
+
+    def test_execute_complete_follows_the_event(self):
+        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id="r", wait_for_upload=True)
+        recording = {"id": "r", "status": "UPLOADED", "download_url": "https://files/x?X-Amz-Signature=s"}
+        event = {"recording_id": "r", "recording_status": "UPLOADED", "message": "", "recording": recording}
+        context = _context()
+        result = op.execute_complete(context, {**event, "status": "success"})
+        assert result["status"] == "UPLOADED"
+        assert result["download_url"] is None
+        assert context["pushed"] == {"id": "r"}
+        with pytest.raises(AirflowSensorTimeout, match="not in time"):
+            op.execute_complete(_context(), {**event, "status": "timeout", "message": "not in time"})
+        with pytest.raises(RealtimeKitRecordingStateError, match="is ERRORED"):
+            op.execute_complete(_context(), {**event, "status": "failed", "message": "r is ERRORED"})
+
+
+def test_pause_and_resume_are_idempotent(emulator: RealtimeKitEmulator):
+    rid = emulator.seed_recording(status="RECORDING")["id"]
+    for _ in range(2):
+        assert RealtimeKitPauseRecordingOperator(task_id="p", recording_id=rid).execute(_context())[
+            "status"
+        ] == ("PAUSED")
+    for _ in range(2):
+        op = RealtimeKitResumeRecordingOperator(task_id="r", recording_id=rid)
+        assert op.execute(_context())["status"] == "RECORDING"
+    assert emulator.count("PUT", rf"/recordings/{rid}$") == 4
+    # A refusal for a state the action does not lead to is still an error.
+    emulator.set_status(rid, "UPLOADED")
+    with pytest.raises(RealtimeKitError, match="HTTP 400"):
+        RealtimeKitPauseRecordingOperator(task_id="p", recording_id=rid).execute(_context())
+
+
+def test_start_without_reuse_fails_with_the_api_message(emulator: RealtimeKitEmulator):
+    m = meeting()
+    first = RealtimeKitStartRecordingOperator(task_id="a", meeting_id=m).execute(_context())
+    strict = RealtimeKitStartRecordingOperator(task_id="b", meeting_id=m, reuse_active_recording=False)
+    with pytest.raises(RealtimeKitError, match=rf"HTTP 409: Recording already in progress for meeting {m}"):
+        strict.execute(_context())
+    adopted = RealtimeKitStartRecordingOperator(task_id="c", meeting_id=m).execute(_context())
+    assert adopted["id"] == first["id"]
+
+
+def test_legacy_track_recording_returns_none(monkeypatch):
+    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
+
+    with RealtimeKitEmulator(token=CANARY_TOKEN, api_version="legacy") as legacy:
+        for key, value in legacy.env().items():
+            monkeypatch.setenv(key, value)
+        context = _context()
+        op = RealtimeKitStartTrackRecordingOperator(
+            task_id="track",
+            meeting_id=meeting(),
+            layers={"default": {"file_name_prefix": "t", "outputs": [{"type": "REALTIMEKIT_BUCKET"}]}},
+            max_seconds="120",
+        )
+        assert op.execute(context) is None
+        assert context["pushed"] == {}
+        assert legacy.requests[-1].json["max_seconds"] == 120
+
+
+def test_importing_the_operators_loads_no_http_client():
+    """A DAG file importing the operators pays for nothing beyond ``airflow.sdk``'s DAG and BaseOperator."""
+    code = textwrap.dedent(
+        """
+        import json, sys, time
+        from airflow.sdk import DAG, BaseOperator
+        before = set(sys.modules)
+        started = time.perf_counter()
+        import airflow_provider_rtk.operators.recording
+        elapsed = time.perf_counter() - started
+        print(json.dumps({"added": sorted(set(sys.modules) - before), "seconds": elapsed}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    added = set(report["added"])
+    heavy = {"requests", "urllib3", "httpx", "tenacity", "aiohttp", "airflow_provider_rtk.hooks.realtimekit"}
+    assert not added & heavy, f"importing the operators loaded {sorted(added & heavy)}"
+    assert not {m for m in added if m.startswith(("requests.", "urllib3.", "httpx.", "tenacity."))}
+    own = [
+        line
+        for line in done.stderr.splitlines()
+        if line.rstrip().endswith("airflow_provider_rtk.operators.recording")
+    ]
+    cumulative_us = int(own[-1].split("|")[1])
+    assert cumulative_us < 500_000, f"importing the operator module took {cumulative_us} µs"
+    assert report["seconds"] < 1.0
