@@ -1,9 +1,10 @@
 """Operators for Cloudflare RealtimeKit recordings: start, stop (optionally waiting for the upload), pause,
 resume, start a track recording, get one and list them.
 
-Each operator returns the recording (storage secrets stripped) as its XCom value, so ``start.output["id"]``
-feeds the next task. Presigned download URLs are credentials: they are masked in task logs and left out of
-the XCom value unless the task is built with ``include_download_urls=True``.
+Each operator returns the recording (storage secrets stripped) as its XCom value and pushes its id as the
+XCom ``id``, so ``start.output["id"]`` feeds the next task. Presigned download URLs are credentials: they
+are masked in task logs and left out of the XCom value unless the task is built with
+``include_download_urls=True``.
 
 All HTTP goes through :class:`~airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook`, imported when a
 task runs: importing this module (on every DAG parse) loads no HTTP client.
@@ -265,9 +266,20 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
             fields.pop("storage_config", None)  # completed from the connection at run time
         build_start_body(meeting_id if _is_literal(meeting_id) else None, fields)
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        _mask_storage_secrets(self.storage_config)
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render as usual, then mask rendered storage secrets before the rendered fields are stored.
+
+        Overridden here rather than ``render_template_fields``, which mapped tasks do not call.
+        """
+        rendered = super().render_template(content, context, jinja_env, seen_oids)
+        _mask_storage_secrets(rendered)
+        return rendered
 
     def _body_fields(self) -> dict[str, Any]:
         return {
@@ -304,6 +316,8 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
             config["region"] = extras["region_name"]
         config.update({k: extras[k] for k in STORAGE_FIELDS if extras.get(k) is not None})
         config.update(explicit)
+        if "port" in config:
+            config["port"] = _int(config["port"])
         _mask_storage_secrets(config)
         return config
 

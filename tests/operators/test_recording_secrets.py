@@ -17,6 +17,7 @@ CONN_CANARIES = {"access_key": "canary-conn-login-4c1d", "secret": "canary-conn-
 SFTP_PASSWORD = "canary-sftp-password-3a7b"
 INLINE_CANARIES = {"access_key": "canary-inline-key-6d5c", "secret": "canary-inline-secret-2b9e"}
 TEMPLATED_CANARY = "canary-templated-key-9f0a"
+MAPPED_CANARY = "canary-mapped-key-1e8d"
 
 
 def _rendered_fields(dag_prefix: str, run_id: str) -> dict[str, Any]:
@@ -62,7 +63,8 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
     monkeypatch.setenv("AIRFLOW_CONN_RTK_STORAGE_AWS", json.dumps(aws_conn))
     monkeypatch.setenv("AIRFLOW_CONN_RTK_STORAGE_SFTP", json.dumps(sftp_conn))
     monkeypatch.setenv("AIRFLOW_VAR_RTK_STORAGE_VALUE", TEMPLATED_CANARY)
-    by_conn, by_sftp, inline, templated = meeting(), meeting(), meeting(), meeting()
+    monkeypatch.setenv("AIRFLOW_VAR_RTK_MAPPED_VALUE", MAPPED_CANARY)
+    by_conn, by_sftp, inline, templated, mapped = (meeting() for _ in range(5))
 
     result = run_dag(
         "secrets",
@@ -84,6 +86,10 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
                 "type": "aws", "bucket": "b", "access_key": "{{{{ var.value.rtk_storage_value }}}}"
             }},
         )
+        mapped = RealtimeKitStartRecordingOperator.partial(
+            task_id="mapped",
+            storage_config={{"type": "aws", "access_key": "{{{{ var.value.rtk_mapped_value }}}}"}},
+        ).expand(meeting_id=["{mapped}"])
         stop = RealtimeKitStopRecordingOperator(
             task_id="stop", recording_id=by_conn.output["id"], wait_for_upload=True, deferrable=False,
             poll_interval=0.1,
@@ -91,7 +97,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
         with_urls = RealtimeKitGetRecordingOperator(
             task_id="with_urls", recording_id=by_conn.output["id"], include_download_urls=True
         )
-        [by_sftp, inline, templated] >> by_conn >> stop >> with_urls
+        [by_sftp, inline, templated, mapped] >> by_conn >> stop >> with_urls
         """,
     )
     assert result.state == "success", result.task_states
@@ -111,6 +117,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
     }
     assert bodies[inline]["storage_config"]["secret"] == INLINE_CANARIES["secret"]
     assert bodies[templated]["storage_config"]["access_key"] == TEMPLATED_CANARY
+    assert bodies[mapped]["storage_config"]["access_key"] == MAPPED_CANARY
 
     # Presigned URLs: out of XCom by default, in it when asked for.
     url = result.xcoms["with_urls"]["download_url"]
@@ -118,15 +125,22 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
     assert result.xcoms["stop"]["download_url"] is None
 
     rendered = _rendered_fields("secrets", result.run_id)
-    assert set(rendered) >= {"by_conn", "by_sftp", "inline", "templated", "stop", "with_urls"}
+    assert set(rendered) >= {"by_conn", "by_sftp", "inline", "templated", "mapped", "stop", "with_urls"}
     assert rendered["inline"]["storage_config"]["access_key"] == "***"
     assert rendered["templated"]["storage_config"]["access_key"] == "***"
+    assert rendered["mapped"]["storage_config"]["access_key"] == "***"
     xcoms = {k: v for k, v in result.xcoms.items() if k != "with_urls"}
 
     out, err = capfd.readouterr()
     logs = "\n".join([out, err, caplog.text])
     assert result.xcoms["by_conn"]["id"] in logs  # the haystack really holds the task logs
-    canaries = [*CONN_CANARIES.values(), SFTP_PASSWORD, *INLINE_CANARIES.values(), TEMPLATED_CANARY]
+    canaries = [
+        *CONN_CANARIES.values(),
+        SFTP_PASSWORD,
+        *INLINE_CANARIES.values(),
+        TEMPLATED_CANARY,
+        MAPPED_CANARY,
+    ]
     for where, text in (
         ("logs", logs),
         ("rendered fields", json.dumps(rendered)),
