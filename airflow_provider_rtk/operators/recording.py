@@ -156,11 +156,24 @@ class RealtimeKitBaseOperator(BaseOperator):
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)
 
-    def _act(self, recording_id: str, action: str, done: Iterable[str]) -> Recording:
+
+class _RecordingIdOperator(RealtimeKitBaseOperator):
+    """An operator acting on one existing recording, ``recording_id`` (templated)."""
+
+    template_fields: Sequence[str] = (*RealtimeKitBaseOperator.template_fields, "recording_id")
+
+    def __init__(self, recording_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.recording_id = recording_id
+        if _is_literal(recording_id):
+            require_id("recording_id", recording_id)
+
+    def _act(self, action: str, done: Iterable[str]) -> Recording:
         """Send ``action``; a refusal because the recording is already ``done`` is success.
 
         This makes stop, pause and resume safe to retry (an earlier attempt may have landed).
         """
+        recording_id = self.recording_id
         call = getattr(self.hook, f"{action}_recording")
         try:
             recording: Recording = call(recording_id)
@@ -197,8 +210,8 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
         connection type when that is a storage type (e.g. ``aws``). Keys given in ``storage_config``
         win over the connection's, so a DAG can set e.g. a per-run ``path``.
     :param reuse_active_recording: when the meeting already records (the API's 409) and
-        ``allow_multiple_recordings`` is not set, adopt that recording instead of failing. This keeps a
-        retried task from failing on the recording its earlier attempt started.
+        ``allow_multiple_recordings`` is not set, adopt that recording, whoever started it, instead of
+        failing. This keeps a retried task from failing on the recording its earlier attempt started.
 
     Inline secrets in ``storage_config`` work, but are masked in logs and rendered fields only; prefer
     ``storage_conn_id``, which keeps them out of the DAG file.
@@ -352,7 +365,7 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
         return self._result(recording, context)
 
 
-class RealtimeKitStopRecordingOperator(RealtimeKitBaseOperator):
+class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
     """Stop a recording; returns it. A recording already stopped (UPLOADING, UPLOADED, ERRORED) is returned
     as is, so a retried stop succeeds.
 
@@ -366,8 +379,6 @@ class RealtimeKitStopRecordingOperator(RealtimeKitBaseOperator):
     :param timeout: seconds to wait for the upload after the stop.
     """
 
-    template_fields: Sequence[str] = (*RealtimeKitBaseOperator.template_fields, "recording_id")
-
     def __init__(
         self,
         recording_id: str,
@@ -378,8 +389,7 @@ class RealtimeKitStopRecordingOperator(RealtimeKitBaseOperator):
         timeout: float | timedelta = 6 * 3600.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.recording_id = recording_id
+        super().__init__(recording_id=recording_id, **kwargs)
         self.wait_for_upload = wait_for_upload
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _seconds(poll_interval)
@@ -388,11 +398,9 @@ class RealtimeKitStopRecordingOperator(RealtimeKitBaseOperator):
             raise RealtimeKitInputError(f"poll_interval: must be positive, got {self.poll_interval}")
         if self.timeout <= 0:
             raise RealtimeKitInputError(f"timeout: must be positive, got {self.timeout}")
-        if _is_literal(recording_id):
-            require_id("recording_id", recording_id)
 
     def execute(self, context: Context) -> Recording:
-        recording = self._act(self.recording_id, "stop", _STOPPED_STATUSES)
+        recording = self._act("stop", _STOPPED_STATUSES)
         if not self.wait_for_upload or evaluate(recording, DEFAULT_TARGET_STATUSES, DEFAULT_FAILURE_STATUSES):
             return self._result(recording, context)
         if self.deferrable:
@@ -433,40 +441,24 @@ class RealtimeKitStopRecordingOperator(RealtimeKitBaseOperator):
         return self._result(result_from_event(event), context)
 
 
-class RealtimeKitPauseRecordingOperator(RealtimeKitBaseOperator):
+class RealtimeKitPauseRecordingOperator(_RecordingIdOperator):
     """Pause a recording; returns it. A recording already PAUSED is returned as is.
 
     :param recording_id: the recording to pause.
     """
 
-    template_fields: Sequence[str] = (*RealtimeKitBaseOperator.template_fields, "recording_id")
-
-    def __init__(self, recording_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.recording_id = recording_id
-        if _is_literal(recording_id):
-            require_id("recording_id", recording_id)
-
     def execute(self, context: Context) -> Recording:
-        return self._result(self._act(self.recording_id, "pause", ("PAUSED",)), context)
+        return self._result(self._act("pause", ("PAUSED",)), context)
 
 
-class RealtimeKitResumeRecordingOperator(RealtimeKitBaseOperator):
+class RealtimeKitResumeRecordingOperator(_RecordingIdOperator):
     """Resume a paused recording; returns it. A recording already RECORDING is returned as is.
 
     :param recording_id: the recording to resume.
     """
 
-    template_fields: Sequence[str] = (*RealtimeKitBaseOperator.template_fields, "recording_id")
-
-    def __init__(self, recording_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.recording_id = recording_id
-        if _is_literal(recording_id):
-            require_id("recording_id", recording_id)
-
     def execute(self, context: Context) -> Recording:
-        return self._result(self._act(self.recording_id, "resume", ("RECORDING",)), context)
+        return self._result(self._act("resume", ("RECORDING",)), context)
 
 
 class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
@@ -525,19 +517,11 @@ class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
         return self._result(recording, context)
 
 
-class RealtimeKitGetRecordingOperator(RealtimeKitBaseOperator):
+class RealtimeKitGetRecordingOperator(_RecordingIdOperator):
     """Fetch one recording; returns it.
 
     :param recording_id: the recording to fetch.
     """
-
-    template_fields: Sequence[str] = (*RealtimeKitBaseOperator.template_fields, "recording_id")
-
-    def __init__(self, recording_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.recording_id = recording_id
-        if _is_literal(recording_id):
-            require_id("recording_id", recording_id)
 
     def execute(self, context: Context) -> Recording:
         recording = self.hook.get_recording(self.recording_id)
