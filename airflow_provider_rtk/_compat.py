@@ -12,9 +12,25 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
 
-from airflow.sdk.log import mask_secret
+from airflow.sdk.log import mask_secret as _mask_in_sdk
 
 __all__ = ["AirflowSensorTimeout", "conf", "default_deferrable", "mask_secret"]
+
+
+def mask_secret(secret: str) -> None:
+    """Register ``secret`` with every secret masker present in this process.
+
+    The Task SDK's masker redacts task logs; where airflow-core is installed it has a separate instance,
+    and Airflow 3.1.0 redacts rendered template fields with that one alone (apache/airflow#58767).
+    """
+    if not secret:
+        return
+    _mask_in_sdk(secret)
+    try:
+        from airflow._shared.secrets_masker import mask_secret as mask_in_core
+    except ImportError:  # a worker with the Task SDK only
+        return
+    mask_in_core(secret)
 
 
 def default_deferrable() -> bool:

@@ -93,22 +93,12 @@ def _seconds(value: float | timedelta) -> float:
 
 
 def _mask_storage_secrets(config: object) -> None:
-    """Register every storage secret of ``config`` with Airflow's secret masker.
-
-    Also with airflow-core's masker where it is installed: it is a separate instance, and Airflow 3.1.0
-    redacts rendered template fields with it alone (apache/airflow#58767).
-    """
+    """Register every storage secret of ``config`` with Airflow's secret maskers."""
     if not isinstance(config, Mapping):
         return
-    secrets = [v for k, v in config.items() if k in STORAGE_SECRET_FIELDS and isinstance(v, str) and v]
-    for secret in secrets:
-        mask_secret(secret)
-    try:
-        from airflow._shared.secrets_masker import mask_secret as mask_in_core
-    except ImportError:  # a worker with the Task SDK only
-        return
-    for secret in secrets:
-        mask_in_core(secret)
+    for key, value in config.items():
+        if key in STORAGE_SECRET_FIELDS and isinstance(value, str):
+            mask_secret(value)
 
 
 class RealtimeKitBaseOperator(BaseOperator):
