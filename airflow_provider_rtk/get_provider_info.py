@@ -27,6 +27,27 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_rtk.hooks.realtimekit"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Cloudflare RealtimeKit",
+                "python-modules": [
+                    "airflow_provider_rtk.operators.recording",
+                    "airflow_provider_rtk.operators.download",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Cloudflare RealtimeKit",
+                "python-modules": ["airflow_provider_rtk.sensors.recording"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Cloudflare RealtimeKit",
+                "python-modules": ["airflow_provider_rtk.triggers.recording"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "realtimekit",
