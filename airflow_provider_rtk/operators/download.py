@@ -42,7 +42,8 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
     Returns the URIs (``<protocol>://<path>``, ``file://`` for local files) of every file now at the
     destination, skipped ones included. A destination without Jinja is declared as an outlet
     ``Asset(<destination URI>)`` unless ``outlets`` is given, and its event carries ``{"recording_id",
-    "uris"}``; with an ``AssetAlias`` in ``outlets``, one ``Asset(uri)`` event per file is added to it.
+    "uris"}``; with an ``AssetAlias`` in ``outlets``, one ``Asset(uri)`` event per file (extra
+    ``{"recording_id"}``) is added to it.
     Presigned URLs are masked and never returned or logged.
 
     :param recording_id: the recording to archive.
@@ -183,12 +184,13 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
         events = context.get("outlet_events")
         if events is None:
             return
-        extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
+                # Flat extra: Airflow 3.1 hashes alias event extras, so a list value would fail the task.
                 for uri in uris:
-                    events[outlet].add(Asset(uri), extra=extra)
+                    events[outlet].add(Asset(uri), extra={"recording_id": recording_id})
             elif outlet == self.archive_asset:
+                extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
                 events[outlet].extra = extra
 
 

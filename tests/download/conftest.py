@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.airflow_harness import DagRunResult, run_dag_source
 
 if TYPE_CHECKING:
     from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
@@ -51,6 +54,42 @@ def run_operator(emulator: RealtimeKitEmulator) -> Callable[..., list[str]]:
         return operator.execute({})  # type: ignore[arg-type]
 
     return run
+
+
+DAG_HEADER = """\
+import pendulum
+from airflow.sdk import DAG, AssetAlias, task
+
+from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+"""
+
+
+def run_dag(name: str, body: str) -> DagRunResult:
+    """Run ``body`` (tasks, indented as at module level) in a fresh DAG with ``dag.test()``."""
+    dag_id = f"{name}_{uuid.uuid4().hex[:8]}"
+    source = (
+        DAG_HEADER
+        + f"with DAG({dag_id!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz='UTC')) as dag:\n"
+        + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+        + "\n"
+    )
+    return run_dag_source(source, dag_id)
+
+
+def asset_events(uri: str, run_id: str) -> list[dict[str, Any]]:
+    """The ``extra`` of every asset event a DAG run emitted for the asset ``uri``."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
+            .all()
+        )
+        return [dict(row.extra or {}) for row in rows]
 
 
 # -- a file server that misbehaves in ways the emulator does not -------------------------------------------
