@@ -143,7 +143,11 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
     numeric = [
-        all(isinstance(row.get(column), int | float) or row.get(column) is None for row in rows)
+        all(
+            (isinstance(row.get(column), int | float) and not isinstance(row.get(column), bool))
+            or row.get(column) is None
+            for row in rows
+        )
         for column in columns
     ]
 

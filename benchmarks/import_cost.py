@@ -125,8 +125,9 @@ def _child(modules: tuple[str, ...]) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _importtime(modules: tuple[str, ...]) -> dict[str, float]:
-    """Self import time (ms) per top-level package of what ``modules`` import after airflow.sdk."""
+def _importtime(modules: tuple[str, ...]) -> list[tuple[int, str, float, float]]:
+    """``-X importtime`` of ``modules`` after airflow.sdk: (depth, module, self ms, cumulative ms), in the
+    order Python reports them (a module after everything it imported)."""
     # GC off after airflow.sdk: a collection's time would land on whichever module was importing
     code = (
         "import airflow.sdk, gc, sys\ngc.disable()\nprint('--mark--', file=sys.stderr, flush=True)\n"
@@ -140,12 +141,39 @@ def _importtime(modules: tuple[str, ...]) -> dict[str, float]:
         cwd=REPO_ROOT,
         check=False,
     )
-    per_package: dict[str, float] = {}
+    entries = []
     after = result.stderr.split("--mark--", 1)[-1]
-    for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", after):
-        top = match.group(2).split(".")[0]
-        per_package[top] = per_package.get(top, 0.0) + int(match.group(1)) / 1000
+    for match in re.finditer(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", after):
+        depth = (len(match.group(3)) - 1) // 2
+        entries.append((depth, match.group(4), int(match.group(1)) / 1000, int(match.group(2)) / 1000))
+    return entries
+
+
+def _self_by_package(entries: list[tuple[int, str, float, float]]) -> dict[str, float]:
+    per_package: dict[str, float] = {}
+    for _, name, self_ms, _ in entries:
+        top = name.split(".")[0]
+        per_package[top] = per_package.get(top, 0.0) + self_ms
     return per_package
+
+
+def _chain(entries: list[tuple[int, str, float, float]], package: str) -> tuple[str, float]:
+    """The importer chain of ``package``'s shallowest new module, up to the top-level provider module
+    imported by the test script, and that module's cumulative import ms."""
+    mine = [
+        (depth, index) for index, (depth, name, _, _) in enumerate(entries) if name.split(".")[0] == package
+    ]
+    if not mine:
+        return "", 0.0
+    depth, index = min(mine)
+    chain, want = [entries[index][1]], depth - 1
+    for later_depth, later_name, _, _ in entries[index + 1 :]:
+        if want < 0:
+            break
+        if later_depth == want:
+            chain.append(later_name)
+            want -= 1
+    return " <- ".join(_short(n) for n in chain), entries[index][3]
 
 
 def _short(name: str) -> str:
@@ -221,12 +249,14 @@ def benchmark(rounds: int = 8, module_rounds: int = 3) -> dict[str, Any]:
 
     # which heavy packages the provider brings in, and from which module
     log("import cost: one -X importtime run for the per-package breakdown")
-    self_ms = _importtime(all_modules)
+    entries = _importtime(all_modules)
+    self_ms = _self_by_package(entries)
     first = {name: runs[0] for name, runs in results.items()}
     added_all = first["all four"]["new_modules"]
     package_rows: list[dict[str, Any]] = []
     for package in sorted({m.split(".")[0] for m in added_all}):
         count = sum(1 for m in added_all if m.split(".")[0] == package)
+        via = _chain(entries, package) if package != "airflow_provider_rtk" else ("", 0.0)
         package_rows.append(
             {
                 "package": package,
@@ -238,11 +268,17 @@ def benchmark(rounds: int = 8, module_rounds: int = 3) -> dict[str, Any]:
                     if any(n.split(".")[0] == package for n in first[_short(m)]["new_modules"])
                 ],
                 "self ms (-X importtime)": self_ms.get(package, 0.0),
+                "cumulative ms": via[1] if via[0] else None,
+                "first imported via": via[0],
             }
         )
     package_rows.sort(key=lambda r: -r["self ms (-X importtime)"])
     heavy_new = [p for p in HEAVY if p in first["all four"]["new_packages"]]
     already = [p for p in HEAVY if p in first["baseline"]["sdk_loaded"]]
+    provider_self = sorted(
+        ((name, self_ms) for _, name, self_ms, _ in entries if name.startswith("airflow_provider_rtk")),
+        key=lambda item: -item[1],
+    )
     notes = [
         f"{rounds} rounds of (baseline, all four) and {module_rounds} of each single module, each a fresh "
         "interpreter, alternating order. in-process ms: the subject child's own time to import the modules "
@@ -261,6 +297,8 @@ def benchmark(rounds: int = 8, module_rounds: int = 3) -> dict[str, Any]:
         "details": {
             "packages": package_rows,
             "heavy_new": heavy_new,
+            "heavy_cumulative_ms": {p: _chain(entries, p)[1] for p in heavy_new},
+            "provider_self_ms": dict(provider_self),
             "runs": results,
             "importtime_self_ms": self_ms,
         },
@@ -282,7 +320,11 @@ def print_result(result: dict[str, Any]) -> None:
             "new package: not loaded at all after airflow.sdk (otherwise more submodules of a loaded one); "
             "imported by: which of the modules, imported alone, pulls it in; self ms: import self-time "
             "summed over the package, from one `-X importtime` run of all four with the cyclic GC off "
-            "(its time is in the GC column above)."
+            "(its time is in the GC column above). cumulative ms: that run's cumulative time of the "
+            "package's first (shallowest) new module, what it imported included; first imported via: its "
+            "importer chain (all four imported in the order listed).",
+            "provider's own modules, self ms: "
+            + ", ".join(f"{_short(n)} {ms:.1f}" for n, ms in details.get("provider_self_ms", {}).items()),
         ],
     )
 
