@@ -96,12 +96,12 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
             raise RealtimeKitInputError(
                 f"resume_delay: must be a number of seconds >= 0, got {resume_delay!r}"
             )
-        self.archive_asset: Asset | None = None
+        self._archive_asset: Asset | None = None
         if "outlets" not in kwargs and _is_static(destination):
             from airflow.sdk import Asset
 
-            self.archive_asset = Asset(Location.parse(str(destination), destination_conn_id).uri())
-            kwargs["outlets"] = [self.archive_asset]
+            self._archive_asset = Asset(Location.parse(str(destination), destination_conn_id).uri())
+            kwargs["outlets"] = [self._archive_asset]
         super().__init__(**kwargs)
         self.recording_id = recording_id
         self.destination = destination
@@ -189,7 +189,7 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
                 # Flat extra: Airflow 3.1 hashes alias event extras, so a list value would fail the task.
                 for uri in uris:
                     events[outlet].add(Asset(uri), extra={"recording_id": recording_id})
-            elif outlet == self.archive_asset:
+            elif outlet == self._archive_asset:
                 extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
                 events[outlet].extra = extra
 
