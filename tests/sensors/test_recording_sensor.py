@@ -1,0 +1,251 @@
+"""RealtimeKitRecordingSensor inside real DAG runs (dag.test on SQLite), against the emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow import __version__ as airflow_version
+
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
+from airflow_provider_rtk.sensors.recording import RealtimeKitRecordingSensor
+from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
+from tests.airflow_harness import DagRunResult, run_dag_source
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred
+
+MODES = {
+    "poke": {"mode": "poke", "deferrable": False},
+    "reschedule": {"mode": "reschedule", "deferrable": False},
+    "deferrable": {"mode": "poke", "deferrable": True},
+}
+
+
+def run_sensor(dag_id: str, **sensor_kwargs: Any) -> DagRunResult:
+    """Run a DAG holding one sensor task, ``wait``."""
+    args = ", ".join(f"{name}={value!r}" for name, value in sensor_kwargs.items())
+    source = f"""
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow_provider_rtk.sensors.recording import RealtimeKitRecordingSensor
+
+with DAG(
+    {dag_id!r}, schedule=None, start_date=datetime(2024, 1, 1), catchup=False, params={{"rid": ""}}
+) as dag:
+    RealtimeKitRecordingSensor(task_id="wait", {args})
+"""
+    return run_dag_source(source, dag_id)
+
+
+@pytest.fixture
+def later(emulator) -> Iterator[Any]:
+    """``later(seconds, recording_id, status, **kw)``: change a recording's status ``seconds`` after the
+    DAG first asked for it, so that the sensor sees it waiting first."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def change(seconds: float, recording_id: str, status: str, kwargs: dict[str, Any]) -> None:
+        while not stop.is_set() and emulator.count("GET", recording_id) == 0:
+            stop.wait(0.02)
+        if not stop.wait(seconds):
+            emulator.set_status(recording_id, status, **kwargs)
+
+    def schedule(seconds: float, recording_id: str, status: str, **kwargs: Any) -> None:
+        thread = threading.Thread(target=change, args=(seconds, recording_id, status, kwargs), daemon=True)
+        threads.append(thread)
+        thread.start()
+
+    yield schedule
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+
+@pytest.fixture
+def trigger_events(monkeypatch) -> list[dict[str, Any]]:
+    """Every event a RealtimeKitRecordingTrigger emits in this process (dag.test runs them inline)."""
+    events: list[dict[str, Any]] = []
+    wait = RealtimeKitRecordingTrigger._wait
+
+    async def spy(self: RealtimeKitRecordingTrigger) -> Any:
+        event = await wait(self)
+        events.append(dict(event))
+        return event
+
+    monkeypatch.setattr(RealtimeKitRecordingTrigger, "_wait", spy)
+    return events
+
+
+def reschedules(dag_id: str) -> int:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = session.query(TaskReschedule).join(TaskInstance, TaskReschedule.ti_id == TaskInstance.id)
+        return int(query.filter(TaskInstance.dag_id == dag_id).count())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reaches_uploaded(emulator, later, trigger_events, mode):
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    later(0.3, recording_id, "UPLOADING")  # UPLOADED 0.3 s after that
+    dag_id = f"rtk_sensor_ok_{mode}"
+    result = run_sensor(dag_id, recording_id=recording_id, poke_interval=0.2, timeout=30, **MODES[mode])
+    assert result.task_states == {"wait": "success"}
+    xcom = result.xcoms["wait"]
+    assert xcom["id"] == recording_id
+    assert xcom["status"] == "UPLOADED"
+    assert xcom["download_url"] is None
+    if mode == "deferrable":
+        [event] = trigger_events
+        assert event["status"] == "success"
+        assert event["recording"] == xcom
+    else:
+        assert trigger_events == []
+    assert (reschedules(dag_id) > 0) == (mode == "reschedule")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_errored_fails_at_once(emulator, later, capfd, trigger_events, mode):
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    later(0.3, recording_id, "ERRORED", stop_reason="INTERNAL_ERROR")
+    started = time.monotonic()
+    result = run_sensor(
+        f"rtk_sensor_errored_{mode}",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        timeout=60,
+        retries=2,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "failed"}
+    assert result.tries == {"wait": 1}  # not retried: an ERRORED recording stays ERRORED
+    assert time.monotonic() - started < 20
+    message = f"recording {recording_id} is ERRORED (stop reason: INTERNAL_ERROR)"
+    assert message in capfd.readouterr().out
+    if mode == "deferrable":
+        assert [(e["status"], e["message"]) for e in trigger_events] == [("failed", message)]
+
+
+AIRFLOW_3_1 = airflow_version.startswith("3.1.")
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "poke",
+        pytest.param(
+            "reschedule",
+            marks=pytest.mark.skipif(
+                AIRFLOW_3_1,
+                reason="Airflow 3.1's dag.test() hands sensors the first reschedule date as a string "
+                "(its in-process supervisor skips response validation), so a rescheduled sensor cannot "
+                "time out there; a real supervisor parses it",
+            ),
+        ),
+        "deferrable",
+    ],
+)
+def test_timeout_with_soft_fail_skips(emulator, trigger_events, mode):
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    result = run_sensor(
+        f"rtk_sensor_soft_{mode}",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        timeout=1,
+        soft_fail=True,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "skipped"}
+    assert [e["status"] for e in trigger_events] == (["timeout"] if mode == "deferrable" else [])
+
+
+def test_deferred_timeout_without_soft_fail_fails(emulator, capfd):
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    result = run_sensor(
+        "rtk_sensor_timeout", recording_id=recording_id, poke_interval=0.2, timeout=1, **MODES["deferrable"]
+    )
+    assert result.task_states == {"wait": "failed"}
+    assert "did not reach UPLOADED before the deadline" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_unknown_recording_fails_clearly(emulator, capfd, mode):
+    result = run_sensor(
+        f"rtk_sensor_404_{mode}", recording_id="no-such-recording", retries=2, timeout=30, **MODES[mode]
+    )
+    assert result.task_states == {"wait": "failed"}
+    assert result.tries == {"wait": 1}
+    assert "recording no-such-recording not found (HTTP 404)" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_download_urls_in_xcom_only_when_asked_and_masked_in_logs(emulator, mode):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    recording_id = emulator.seed_recording(status="UPLOADING")["id"]
+    result = run_sensor(
+        f"rtk_sensor_urls_{mode}",
+        recording_id="{{ params.rid or '" + recording_id + "' }}",  # templated
+        include_download_urls=True,
+        poke_interval=0.2,
+        timeout=30,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "success"}
+    url = result.xcoms["wait"]["download_url"]
+    assert f"/_files/{recording_id}/" in url
+    signature = url.split("X-Amz-Signature=")[1]
+    assert signature not in redact(f"task log line with {url}")  # registered with the secrets masker
+
+
+def test_deferral_carries_the_remaining_timeout(emulator):
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    sensor = RealtimeKitRecordingSensor(
+        task_id="wait",
+        recording_id=recording_id,
+        deferrable=True,
+        timeout=600,
+        poke_interval=5,
+        target_statuses=["UPLOADING", "UPLOADED"],
+        failure_statuses=[],
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(context={})  # type: ignore[arg-type]
+    trigger = info.value.trigger
+    assert isinstance(trigger, RealtimeKitRecordingTrigger)
+    assert before + 599 < trigger.end_time <= time.time() + 600
+    assert trigger.poll_interval == 5
+    assert trigger.target_statuses == ("UPLOADING", "UPLOADED")
+    assert trigger.failure_statuses == ()
+    assert emulator.count("GET") == 1  # it checked once before deferring
+
+
+def test_no_deferral_when_already_done(emulator):
+    recording = emulator.seed_recording(status="UPLOADED")
+    sensor = RealtimeKitRecordingSensor(task_id="wait", recording_id=recording["id"], deferrable=True)
+    assert sensor.execute(context={})["status"] == "UPLOADED"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"target_statuses": ["DONE"]}, {"target_statuses": []}, {"failure_statuses": ["UPLOADED"]}],
+)
+def test_bad_statuses_fail_when_the_dag_is_built(kwargs):
+    with pytest.raises(RealtimeKitInputError):
+        RealtimeKitRecordingSensor(task_id="wait", recording_id="r", **kwargs)
+
+
+def test_template_fields_and_default_deferrable(monkeypatch):
+    assert RealtimeKitRecordingSensor.template_fields == ("recording_id", "account_id", "app_id")
+    assert RealtimeKitRecordingSensor(task_id="a", recording_id="r").deferrable is False
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    assert RealtimeKitRecordingSensor(task_id="b", recording_id="r").deferrable is True
