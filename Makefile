@@ -43,6 +43,7 @@ demo: $(STAMP)
 	$(BIN)/python example_dags/run_demo.py
 
 bench: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

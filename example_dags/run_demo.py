@@ -48,9 +48,11 @@ def _sha256(path: Path) -> str:
 
 def _json_tail(text: str) -> list[dict[str, str]]:
     """The JSON array an ``airflow ... -o json`` command printed (after any log lines)."""
-    start = text.index("[")
-    result: list[dict[str, str]] = json.loads(text[start:])
-    return result
+    for line in reversed(text.splitlines()):
+        if line.startswith("["):
+            result: list[dict[str, str]] = json.loads(line)
+            return result
+    raise ValueError(f"no JSON array in the output: {text[-500:]!r}")
 
 
 def main() -> int:
