@@ -162,7 +162,8 @@ class RecordingPoller:
         )
         self._waiters: dict[Waiter, None] = {}
         self._invoked: dict[str, datetime] = {}
-        self._list_filter_ok = True
+        self._list_ok = True
+        self._status_filter_ok = True
         self._list_total: int | None = None
         self._throttled_ticks = 0
         self._wakeup = asyncio.Event()
@@ -249,11 +250,15 @@ class RecordingPoller:
             by_id.setdefault(waiter.recording_id, []).append(waiter)
         tick = _Tick(waiters=by_id)
         unknown = [i for i in by_id if i not in self._invoked]
-        to_get = await self._discover(tick, unknown) if len(unknown) >= MIN_LIST_RECORDINGS else unknown
+        if self._list_ok and len(unknown) >= MIN_LIST_RECORDINGS:
+            to_get = await self._discover(tick, unknown)
+        else:
+            to_get = unknown
         known = [i for i in by_id if i in self._invoked and i not in tick.outcomes and i not in to_get]
         if not tick.throttled:
+            use_list = self._list_ok and self._status_filter_ok and len(known) >= MIN_LIST_RECORDINGS
             pages = max(1, math.ceil((self._list_total or 0) / PAGE_SIZE))
-            if self._list_filter_ok and len(known) >= MIN_LIST_RECORDINGS and pages < len(known):
+            if use_list and pages < len(known):
                 to_get += await self._filtered_list(tick, known)
             else:
                 to_get += known
@@ -288,7 +293,7 @@ class RecordingPoller:
                     tick.fail(missing, exc)
                     return detail
                 log.warning("RealtimeKit list rejected (%s); polling recordings one by one", exc)
-                self._list_filter_ok = False
+                self._list_ok = False
                 break
             except RealtimeKitError as exc:
                 tick.fail(missing, exc)
@@ -333,7 +338,7 @@ class RecordingPoller:
                         statuses,
                         exc,
                     )
-                    self._list_filter_ok = False
+                    self._status_filter_ok = False
                     return to_get + [i for i in known if i in unresolved]
                 tick.fail(unresolved, exc)
                 return to_get
