@@ -50,6 +50,9 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
     The event's ``status`` is ``success`` (a target status was reached), ``failed`` (a failure status
     was), ``timeout`` (``end_time`` passed) or ``error`` (a non-transient API error such as 404 or 401,
     or ``max_consecutive_errors`` transient ones in a row: timeouts, dropped connections, 429, 5xx).
+    Its ``recording`` is the latest view the poller got: from a GET, or from the list endpoint when that
+    answered (the list's view adds ``meeting`` and lacks ``start_reason``; a failure's ``stop_reason``
+    and requested download URLs are always fetched).
 
     :param recording_id: the recording to watch.
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
