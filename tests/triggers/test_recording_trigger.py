@@ -139,7 +139,7 @@ class TestOutcomes:
 
         event, delay = asyncio.run(go())
         assert event["status"] == "success"
-        assert delay < 0.2 + 0.15  # answered within one poll interval of the upload
+        assert delay < 0.2 + 0.3  # answered within about one poll interval of the upload
 
     def test_errored_fails_with_the_stop_reason(self, emulator):
         recording_id = recording_in(emulator, "ERRORED", stop_reason="INTERNAL_ERROR")
@@ -169,7 +169,7 @@ class TestOutcomes:
         recording_id = recording_in(emulator)
         started = time.monotonic()
         event = run_one(trigger(recording_id, end_time=time.time() + 0.5))
-        assert 0.45 < time.monotonic() - started < 1.0
+        assert 0.45 < time.monotonic() - started < 1.5
         assert event["status"] == "timeout"
         assert event["recording_status"] == "RECORDING"
         assert recording_id in event["message"]
@@ -367,7 +367,7 @@ class TestCoalescing:
             await asyncio.gather(first, return_exceptions=True)
             return answered
 
-        assert asyncio.run(go()) < 0.3 + 0.15
+        assert asyncio.run(go()) < 0.3 + 0.3  # not the 5 s of the first waiter's interval
 
     def test_triggers_on_one_recording_with_different_targets(self, emulator):
         recording_id = recording_in(emulator)
