@@ -20,6 +20,8 @@ from urllib.parse import quote
 from airflow_provider_rtk.exceptions import RealtimeKitApiError, api_error_class
 
 DEFAULT_BASE_URL: Final[str] = "https://api.cloudflare.com/client/v4"
+DEFAULT_CONN_ID: Final[str] = "realtimekit_default"
+CONN_TYPE: Final[str] = "realtimekit"
 USER_AGENT: Final[str] = "airflow-provider-rtk"
 _MAX_MESSAGE: Final[int] = 500
 

@@ -21,7 +21,9 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_rtk._api import (
+    CONN_TYPE,
     DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
     USER_AGENT,
     ApiRequest,
     app_url,
@@ -60,8 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = "realtimekit_default"
-CONN_TYPE = "realtimekit"
 DEFAULT_PER_PAGE = 50
 
 

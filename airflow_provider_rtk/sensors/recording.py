@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._compat import default_deferrable, mask_secret
 from airflow_provider_rtk._redact import download_urls
 from airflow_provider_rtk._validation import require_id
@@ -23,8 +24,6 @@ from airflow_provider_rtk._wait import (
     xcom_recording,
 )
 from airflow_provider_rtk.exceptions import RealtimeKitNotFoundError, RealtimeKitRecordingStateError
-from airflow_provider_rtk.hooks.realtimekit import DEFAULT_CONN_ID, RealtimeKitHook
-from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
 from airflow_provider_rtk.types import Recording
 
 try:
@@ -37,6 +36,8 @@ except ImportError:  # Airflow 3.1
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
 
 class RealtimeKitRecordingSensor(BaseSensorOperator):
@@ -90,6 +91,8 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> RealtimeKitHook:
+        from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
+
         return RealtimeKitHook(self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
 
     def execute(self, context: Context) -> Any:
@@ -111,6 +114,8 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
             raise
         if not isinstance(done, PokeReturnValue):
             remaining = self.timeout - (time.monotonic() - started)
+            from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
+
             self.defer(
                 trigger=RealtimeKitRecordingTrigger(
                     self.recording_id,

@@ -12,10 +12,11 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
@@ -33,9 +34,10 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitServerError,
     RealtimeKitTransportError,
 )
-from airflow_provider_rtk.hooks.realtimekit import DEFAULT_CONN_ID
-from airflow_provider_rtk.triggers._poller import Waiter, subscribe
 from airflow_provider_rtk.types import Recording
+
+if TYPE_CHECKING:
+    from airflow_provider_rtk.triggers._poller import Waiter
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     RealtimeKitTransportError,
@@ -126,6 +128,10 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> WaitEvent:
+        # Imported here: the poller pulls in the hook (requests), which the sensor module, imported by DAG
+        # files, must not pay for.
+        from airflow_provider_rtk.triggers._poller import Waiter, subscribe
+
         waiter = Waiter(
             recording_id=self.recording_id,
             target_statuses=frozenset(self.target_statuses),
