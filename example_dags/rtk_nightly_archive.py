@@ -1,6 +1,6 @@
 """Every night, archive each recording that finished uploading the day before.
 
-Lists yesterday's UPLOADED recordings (the run's data interval) and archives each one in its own mapped
+Lists the UPLOADED recordings invoked on the UTC day before the run's date and archives each one in its own mapped
 task. Re-runs and backfills are cheap: a file already archived with the right size is skipped without
 downloading it again (``if_exists="skip"``). RealtimeKit keeps files for 7 days, so a nightly run with a
 few retries is well inside that window.
@@ -28,8 +28,10 @@ with DAG(
     uploaded = RealtimeKitListRecordingsOperator(
         task_id="list_uploaded",
         status=["UPLOADED"],
-        start_time="{{ data_interval_start.isoformat() }}",
-        end_time="{{ data_interval_end.isoformat() }}",
+        # The whole UTC day before the run's date. (Airflow 3's cron schedules give a run an empty data
+        # interval by default, so the window comes from the run's date, not from data_interval_*.)
+        start_time="{{ macros.ds_add(ds, -1) }}T00:00:00Z",
+        end_time="{{ ds }}T00:00:00Z",
         sort_order="ASC",
     )
 

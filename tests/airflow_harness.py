@@ -35,17 +35,28 @@ def dags_folder() -> Path:
     return folder
 
 
+def make_dagbag(path: Path) -> Any:
+    """A DagBag of ``path`` (a file or folder) without Airflow's examples, on Airflow 3.1 to 3.3."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow >= 3.2
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]  # Airflow 3.1
+
+    accepted = inspect.signature(DagBag).parameters
+    folder = path if path.is_dir() else path.parent
+    optional = {"include_examples": False, "bundle_path": folder, "bundle_name": "dags-folder"}
+    return DagBag(dag_folder=str(path), **{k: v for k, v in optional.items() if k in accepted})
+
+
 def _sync(dag_file: Path) -> None:
     try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db  # Airflow >= 3.2
+        from airflow.dag_processing.dagbag import sync_bag_to_db  # Airflow >= 3.2
     except ImportError:
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]  # Airflow 3.1
+        from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]  # Airflow 3.1
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     DagBundlesManager().sync_bundles_to_db()
-    accepted = inspect.signature(DagBag).parameters
-    optional = {"include_examples": False, "bundle_path": dag_file.parent, "bundle_name": "dags-folder"}
-    bag = DagBag(dag_folder=str(dag_file), **{k: v for k, v in optional.items() if k in accepted})
+    bag = make_dagbag(dag_file)
     if bag.import_errors:
         raise AssertionError(f"DAG file failed to import: {bag.import_errors}")
     sync_bag_to_db(bag, "dags-folder", None)
