@@ -1,9 +1,9 @@
 """Every night, archive each recording that finished uploading the day before.
 
-Lists the UPLOADED recordings invoked on the UTC day before the run's date and archives each one in its
-own mapped task. Re-runs and backfills are cheap: a file already archived with the right size is skipped without
-downloading it again (``if_exists="skip"``). RealtimeKit keeps files for 7 days, so a nightly run with a
-few retries is well inside that window.
+Lists the UPLOADED recordings invoked on the UTC day before the run's date and archives each one in
+its own mapped task. Re-runs and backfills are cheap: a file already archived with the right size is
+skipped without downloading it again (``if_exists="skip"``). RealtimeKit keeps files for 7 days, so a
+nightly run with a few retries is well inside that window.
 """
 
 from __future__ import annotations
