@@ -78,6 +78,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def parse_api_time(value: object) -> datetime | None:
+    """An API timestamp (ISO 8601, ``Z`` or offset; naive means UTC) as an aware datetime, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _error_details(payload: Any) -> tuple[int | str | None, str | None]:
     """(code, message) from either error envelope, or (None, None)."""
     if not isinstance(payload, Mapping):

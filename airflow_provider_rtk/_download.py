@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_rtk._compat import mask_secret
-from airflow_provider_rtk._redact import download_urls
+from airflow_provider_rtk._api import parse_api_time
+from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
@@ -311,10 +311,9 @@ class Downloader:
         self._use(recording)
 
     def _use(self, recording: Recording) -> None:
-        for url in download_urls(recording):
-            mask_secret(url)
+        mask_download_urls(recording)
         self.urls = file_urls(recording)
-        self.expiry = _parse_time(recording.get("download_url_expiry"))
+        self.expiry = parse_api_time(recording.get("download_url_expiry"))
 
     def refresh(self) -> None:
         """Fetch the recording again: the API issues new presigned URLs on every read."""
@@ -461,16 +460,6 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class _Progress:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
+from airflow_provider_rtk._compat import mask_secret
 from airflow_provider_rtk._validation import STORAGE_SECRET_FIELDS
 from airflow_provider_rtk.types import Recording
 
@@ -51,6 +53,17 @@ def _track_urls(entries: Iterable[Any]) -> Iterable[str]:
         for file in (entry.get("download_urls") or {}).values():
             if isinstance(file, Mapping) and isinstance(file.get("download_url"), str):
                 yield file["download_url"]
+
+
+def mask_download_urls(recording: Mapping[str, Any]) -> None:
+    """Register every presigned URL of the recording, and its query (the signature), with the maskers.
+
+    The query alone is masked too: HTTP client logs and errors show a URL's path and query without its
+    host, which the whole-URL mask would not match.
+    """
+    for url in download_urls(recording):
+        mask_secret(url)
+        mask_secret(urlsplit(url).query)
 
 
 def without_download_urls(recording: Recording) -> Recording:

@@ -71,9 +71,12 @@ def require_id(field: str, value: object) -> str:
     """A non-empty string id (recording, meeting); ids go into URL paths, so no slashes either."""
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, f"must be a non-empty string, got {value!r}")
-    if "/" in value or "?" in value or "#" in value:
-        raise _fail(field, f"must not contain '/', '?' or '#', got {value!r}")
-    return value.strip()
+    value = value.strip()
+    if any(c in value for c in "/?#%\\") or value in (".", ".."):
+        raise _fail(
+            field, f"must be an id, without '/', '?', '#', '%' or '\\' and not '.' or '..', got {value!r}"
+        )
+    return value
 
 
 def check_enum(field: str, value: object, allowed: Iterable[str]) -> str:
@@ -179,10 +182,12 @@ def check_storage_config(value: object, field: str = "storage_config") -> dict[s
 
 def build_start_body(meeting_id: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``start_recording`` keywords and return the JSON body (``None`` values dropped)."""
-    unknown = sorted(set(fields) - set(START_FIELDS))
+    unknown = sorted(set(fields) - set(START_FIELDS[1:]))
     if unknown:
         raise _fail(
-            ", ".join(unknown), f"unknown start_recording field(s); allowed: {_allowed(START_FIELDS[1:])}"
+            ", ".join(unknown),
+            f"unknown start_recording field(s) (meeting_id is the first argument); "
+            f"allowed: {_allowed(START_FIELDS[1:])}",
         )
     body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if meeting_id is not None:

@@ -29,6 +29,7 @@ from airflow_provider_rtk._api import (
     app_url,
     auth_headers,
     build_error,
+    parse_api_time,
     parse_response,
     request_url,
 )
@@ -146,7 +147,7 @@ class RealtimeKitHook(BaseHook):
         retry_delay: float = 1.0,
         retry_max_delay: float = 30.0,
         retry_policy: RetryPolicy | None = None,
-        reconcile_window: float = 120.0,
+        reconcile_window: float = 30.0,
     ) -> None:
         super().__init__()
         self.realtimekit_conn_id = realtimekit_conn_id
@@ -435,8 +436,10 @@ class RealtimeKitHook(BaseHook):
 
         Never creates two recordings for one call: when an attempt fails ambiguously (no response, a
         timeout, a 5xx), the meeting's active recording is fetched first; one invoked since this call
-        started is the one the lost attempt created and is returned. Only when the API confirms there is
-        none is the start sent again. A 409 after such a resend is reconciled the same way.
+        started (give or take ``reconcile_window`` seconds of clock skew) is the one the lost attempt
+        created and is returned, an older one is a conflict. Only when the API shows no active recording
+        is the start sent again; a 409 after such a resend is reconciled the same way. With
+        ``allow_multiple_recordings`` an ambiguous start is neither reconciled nor resent.
         """
         body = build_start_body(meeting_id, fields)
         request = ApiRequest("POST", "recordings", json=body)
@@ -447,18 +450,19 @@ class RealtimeKitHook(BaseHook):
             try:
                 return self._recording(self._call(request), request)
             except (RealtimeKitTransportError, RealtimeKitServerError) as exc:
-                found = self._reconcile_start(meeting_id, called_at, exc)
-                if found is not None:
-                    return found
                 if body.get("allow_multiple_recordings"):
                     raise RealtimeKitError(
                         f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}); with "
-                        "allow_multiple_recordings the start is not resent, since another active "
-                        "recording cannot be told apart from ours: check the meeting's recordings"
+                        "allow_multiple_recordings the start is neither reconciled nor resent, since "
+                        "another active recording cannot be told apart from ours: check the meeting's "
+                        "recordings"
                     ) from exc
-                if attempt >= self.retry_policy.max_attempts:
-                    raise
+                found = self._reconcile_start(meeting_id, called_at, exc)
+                if found is not None:
+                    return found
                 wait = self.retry_policy.wait_for(exc, attempt)
+                if attempt >= self.retry_policy.max_attempts or wait > self.retry_policy.max_retry_after:
+                    raise
                 log.warning(
                     "RealtimeKit start for meeting %s failed (%s) and created no recording; "
                     "sending it again in %.2f s (attempt %d of %d)",
@@ -477,7 +481,11 @@ class RealtimeKitHook(BaseHook):
     def _reconcile_start(
         self, meeting_id: str | None, called_at: datetime, exc: RealtimeKitError
     ) -> Recording | None:
-        """The recording a lost start attempt created, or None when the API shows none."""
+        """The recording a lost start attempt created, or None when the meeting has no active recording.
+
+        An active recording invoked before this call (beyond ``reconcile_window`` of clock skew) is not
+        ours: the start would only conflict with it, so that conflict is raised instead of a resend.
+        """
         if meeting_id is None:
             raise RealtimeKitError(
                 f"starting a recording failed ambiguously ({exc}) and, without a meeting_id, cannot be "
@@ -486,7 +494,7 @@ class RealtimeKitHook(BaseHook):
         active = self.get_active_recording(meeting_id)
         if active is None:
             return None
-        invoked = _parse_time(active.get("invoked_time"))
+        invoked = parse_api_time(active.get("invoked_time"))
         if invoked is not None and invoked >= called_at - timedelta(seconds=self.reconcile_window):
             log.warning(
                 "RealtimeKit start for meeting %s got no clean answer (%s); adopting recording %s, "
@@ -496,7 +504,13 @@ class RealtimeKitHook(BaseHook):
                 active["id"],
             )
             return active
-        return None
+        raise RealtimeKitConflictError(
+            409,
+            f"meeting {meeting_id} already has active recording {active['id']} (invoked "
+            f"{active.get('invoked_time')}), started before this call; not starting another",
+            method="POST",
+            path="recordings",
+        ) from exc
 
     def _action(self, recording_id: str, action: str) -> Recording:
         check_enum("action", action, ACTIONS)
@@ -548,15 +562,17 @@ class RealtimeKitHook(BaseHook):
         parts = urlsplit(url)
         shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
         request = ApiRequest("GET", shown)
-        headers = {"Accept": "*/*"}
+        # Identity encoding: the bytes written must be the file's bytes, and Range offsets count them.
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
             response = self.get_conn().get(url, headers=headers, stream=True, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise RealtimeKitTimeoutError(f"GET {shown}: no response within {self.timeout} s") from exc
+        # ``from None``: the requests exception's text contains the presigned URL, signature included.
+        except requests.Timeout:
+            raise RealtimeKitTimeoutError(f"GET {shown}: no response within {self.timeout} s") from None
         except requests.RequestException as exc:
-            raise RealtimeKitTransportError(f"GET {shown}: {type(exc).__name__}") from exc
+            raise RealtimeKitTransportError(f"GET {shown}: {type(exc).__name__}") from None
         try:
             if response.status_code >= 400:
                 raise build_error(response.status_code, response.headers, response.content, request)
@@ -597,13 +613,3 @@ class RealtimeKitHook(BaseHook):
             f"Connected to RealtimeKit app '{settings.app_id}' of account '{settings.account_id}' "
             f"at {settings.base_url}"
         )
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, BaseOperator
 
 from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
-from airflow_provider_rtk._redact import download_urls
+from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import (
     STORAGE_FIELDS,
     STORAGE_SECRET_FIELDS,
@@ -140,8 +140,7 @@ class RealtimeKitBaseOperator(BaseOperator):
 
         With ``context``, also push the recording id as XCom ``id``, which ``task.output["id"]`` reads.
         """
-        for url in download_urls(recording):
-            mask_secret(url)
+        mask_download_urls(recording)
         if context is not None:
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)

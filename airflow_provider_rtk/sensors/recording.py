@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_rtk._api import DEFAULT_CONN_ID
-from airflow_provider_rtk._compat import default_deferrable, mask_secret
-from airflow_provider_rtk._redact import download_urls
+from airflow_provider_rtk._compat import default_deferrable
+from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
@@ -165,5 +165,4 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
 
     @staticmethod
     def _mask(recording: Recording) -> None:
-        for url in download_urls(recording):
-            mask_secret(url)
+        mask_download_urls(recording)

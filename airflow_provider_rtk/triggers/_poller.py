@@ -28,9 +28,10 @@ import math
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
+from airflow_provider_rtk._api import parse_api_time
 from airflow_provider_rtk._redact import download_urls
 from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk.exceptions import (
@@ -107,16 +108,6 @@ class Waiter:
         return await self._outcomes.get()
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _is_last_page(recordings: list[Recording], total: int | None, end: int | None) -> bool:
     if not recordings:
         return True
@@ -169,6 +160,7 @@ class RecordingPoller:
         self._wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._last_tick = self._next_tick = loop.time()
+        self._hold_until = 0.0  # no tick before this loop time: the API asked us to back off (429)
         self.task = loop.create_task(self._run(), name=f"realtimekit-poller-{key.conn_id}")
 
     @property
@@ -183,9 +175,10 @@ class RecordingPoller:
         return min(w.interval for w in self._waiters)
 
     def add(self, waiter: Waiter) -> None:
-        """Answer ``waiter`` from the next tick on; a shorter interval brings that tick forward."""
+        """Answer ``waiter`` from the next tick on; a shorter interval brings that tick forward, but never
+        ahead of a back-off the API asked for."""
         self._waiters[waiter] = None
-        self._next_tick = min(self._next_tick, self._last_tick + waiter.interval)
+        self._next_tick = max(min(self._next_tick, self._last_tick + waiter.interval), self._hold_until)
         self._wakeup.set()
 
     async def remove(self, waiter: Waiter) -> None:
@@ -212,6 +205,7 @@ class RecordingPoller:
                     continue
                 self._last_tick = started = loop.time()
                 hold = await self._safe_tick(started)
+                self._hold_until = started + hold
                 if self._waiters:
                     self._next_tick = started + max(self._period(), hold)
         finally:
@@ -266,7 +260,7 @@ class RecordingPoller:
         return tick
 
     def _learn(self, recording: Recording) -> None:
-        invoked = _parse_time(recording.get("invoked_time"))
+        invoked = parse_api_time(recording.get("invoked_time"))
         if invoked is not None:
             self._invoked[recording["id"]] = invoked
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -13,9 +14,9 @@ from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitConflictError,
+    RealtimeKitError,
     RealtimeKitRateLimitError,
     RealtimeKitServerError,
-    RealtimeKitTimeoutError,
     RealtimeKitTransportError,
 )
 from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
@@ -181,8 +182,28 @@ class TestStartIsNeverResentBlindly:
 
     def test_allow_multiple_is_never_resent_after_ambiguity(self, hook: RealtimeKitHook, emulator):
         emulator.add_fault(method="POST", path=r"/recordings$", status=502, times=1)
-        with pytest.raises(Exception, match="not resent"):
+        with pytest.raises(RealtimeKitError, match="neither reconciled nor resent"):
             hook.start_recording(str(uuid.uuid4()), allow_multiple_recordings=True)
+        assert [e.method for e in emulator.requests] == ["POST"]
+
+    def test_an_older_active_recording_is_a_conflict_not_a_resend(self, hook: RealtimeKitHook, emulator):
+        meeting = str(uuid.uuid4())
+        older = emulator.seed_recording(
+            meeting_id=meeting, status="RECORDING", invoked_time=datetime.now(UTC) - timedelta(hours=1)
+        )
+        emulator.clear_requests()
+        emulator.add_fault(method="POST", path=r"/recordings$", status=503, times=1)
+        with pytest.raises(RealtimeKitConflictError, match=older["id"]):
+            hook.start_recording(meeting)
+        assert [e.method for e in emulator.requests] == ["POST", "GET"]
+
+    def test_a_long_retry_after_on_start_surfaces_instead_of_blocking(self, emulator):
+        emulator.add_fault(method="POST", path=r"/recordings$", status=503, retry_after=3600, times=1)
+        hook = RealtimeKitHook(retry_policy=RetryPolicy(max_attempts=3, max_retry_after=60))
+        started = time.monotonic()
+        with pytest.raises(RealtimeKitServerError):
+            hook.start_recording(str(uuid.uuid4()))
+        assert time.monotonic() - started < 5
         assert emulator.count(method="POST") == 1
 
     def test_plain_conflict_is_not_adopted(self, hook: RealtimeKitHook, emulator):
@@ -192,11 +213,13 @@ class TestStartIsNeverResentBlindly:
             hook.start_recording(meeting)
 
 
-def test_transport_error_names_no_secret(emulator, monkeypatch):
-    conn = emulator.connection_json().replace(emulator.base_url, "http://127.0.0.1:9/client/v4")
-    monkeypatch.setenv("AIRFLOW_CONN_REALTIMEKIT_DEFAULT", conn)
-    hook = RealtimeKitHook(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0.01, jitter=0))
-    with pytest.raises(RealtimeKitTransportError) as info:
-        hook.get_recording(str(uuid.uuid4()))
-    assert not isinstance(info.value, RealtimeKitTimeoutError)
-    assert emulator.token not in str(info.value)
+def test_a_failed_download_never_shows_the_url_signature(hook: RealtimeKitHook, emulator):
+    recording = emulator.seed_recording(status="UPLOADED")
+    url = hook.get_recording(recording["id"])["download_url"]
+    signature = url.split("?", 1)[1]
+    closed_port = url.replace(f":{emulator.port}/", ":9/")
+    with pytest.raises(RealtimeKitTransportError) as info, hook.open_download(closed_port):
+        pass
+    shown = "".join(traceback.format_exception(info.value))
+    assert "/_files/" in shown  # the error does say which file
+    assert signature not in shown

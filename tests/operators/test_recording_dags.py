@@ -146,7 +146,7 @@ def test_bad_input_fails_before_any_request(emulator: RealtimeKitEmulator, run_d
     out, err = capfd.readouterr()
     logs = out + err
     assert "max_seconds: must be between 60 and 86400, got 5" in logs
-    assert "recording_id: must not contain '/'" in logs
+    assert "recording_id: must be an id, without '/'" in logs
     assert "status: must be one of" in logs
     assert "user_ids: must be a list" in logs
 
