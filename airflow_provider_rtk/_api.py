@@ -38,7 +38,7 @@ class ApiRequest:
     @property
     def idempotent(self) -> bool:
         """GET and PUT (pause/resume/stop) may be resent; POST (start) may not."""
-        return self.method in ("GET", "PUT", "HEAD")
+        return self.method in ("GET", "PUT")
 
 
 def app_url(base_url: str, account_id: str, app_id: str) -> str:

@@ -17,7 +17,6 @@ from airflow_provider_rtk._validation import STORAGE_SECRET_FIELDS
 from airflow_provider_rtk.types import Recording
 
 DOWNLOAD_URL_FIELDS: Final[tuple[str, ...]] = ("download_url", "audio_download_url")
-REDACTED: Final[str] = "***"
 
 
 def strip_storage_secrets(config: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -111,7 +111,7 @@ def check_str(field: str, value: object) -> str:
 
 
 def _check_object(field: str, value: object, known: Iterable[str]) -> dict[str, Any]:
-    """A JSON object; keys we do not know pass through (the API grows) but are logged once."""
+    """A JSON object; keys we do not know pass through (the API grows), with a warning."""
     if not isinstance(value, Mapping):
         raise _fail(field, f"must be an object (dict), got {type(value).__name__}")
     unknown = sorted(set(value) - set(known))

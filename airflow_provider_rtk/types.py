@@ -19,8 +19,6 @@ RECORDING_STATUSES: Final[tuple[str, ...]] = (
 )
 #: Statuses in which a recording is still capturing the meeting.
 ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"INVOKED", "RECORDING", "PAUSED"})
-#: Statuses after which nothing changes any more.
-TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"UPLOADED", "ERRORED"})
 
 
 class TrackFile(TypedDict):

@@ -19,7 +19,7 @@ from airflow_provider_rtk.operators.recording import RealtimeKitListRecordingsOp
 with DAG(
     dag_id="rtk_nightly_archive",
     description="Archive yesterday's uploaded recordings, one mapped task each",
-    schedule="@daily",
+    schedule="0 3 * * *",  # 03:00 UTC: late enough for the day's last uploads to have finished
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=5)},
@@ -31,7 +31,7 @@ with DAG(
         # The whole UTC day before the run's date. (Airflow 3's cron schedules give a run an empty data
         # interval by default, so the window comes from the run's date, not from data_interval_*.)
         start_time="{{ macros.ds_add(ds, -1) }}T00:00:00Z",
-        end_time="{{ ds }}T00:00:00Z",
+        end_time="{{ macros.ds_add(ds, -1) }}T23:59:59.999Z",  # the API's end_time is inclusive
         sort_order="ASC",
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.sensors.date_time import DateTimeSensor
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
@@ -52,15 +52,14 @@ with DAG(
         video_config={"codec": "H264", "width": 1280, "height": 720},
     )
 
-    end_of_slot = DateTimeSensor(
+    # Deferred: no worker slot is held while the meeting is being recorded.
+    end_of_slot = DateTimeSensorAsync(
         task_id="end_of_slot",
         target_time=(
             "{{ (macros.datetime.fromisoformat("
             "ti.xcom_pull(task_ids='start_recording')['invoked_time'].replace('Z', '+00:00'))"
             " + macros.timedelta(seconds=params.slot_seconds)).isoformat() }}"
         ),
-        poke_interval=1,
-        mode="reschedule",
     )
 
     stop = RealtimeKitStopRecordingOperator(task_id="stop_recording", recording_id=start.output["id"])

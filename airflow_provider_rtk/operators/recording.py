@@ -1,10 +1,10 @@
 """Operators for Cloudflare RealtimeKit recordings: start, stop (optionally waiting for the upload), pause,
 resume, start a track recording, get one and list them.
 
-Each operator returns the recording (storage secrets stripped) as its XCom value and pushes its id as the
-XCom ``id``, so ``start.output["id"]`` feeds the next task. Presigned download URLs are credentials: they
-are masked in task logs and left out of the XCom value unless the task is built with
-``include_download_urls=True``.
+Each operator returns the recording (storage secrets stripped) as its XCom value; those returning one
+recording also push its id as the XCom ``id``, so ``start.output["id"]`` feeds the next task. Presigned
+download URLs are credentials: they are masked in task logs and left out of the XCom value unless the
+task is built with ``include_download_urls=True``.
 
 All HTTP goes through :class:`~airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook`, imported when a
 task runs: importing this module (on every DAG parse) loads no HTTP client.
@@ -92,13 +92,22 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+#: Fields whose values are credentials wherever they appear in a config: storage secrets, and the RTMP
+#: URL, which carries the stream key.
+_SECRET_KEYS = STORAGE_SECRET_FIELDS | {"rtmp_url"}
+
+
 def _mask_storage_secrets(config: object) -> None:
-    """Register every storage secret of ``config`` with Airflow's secret maskers."""
-    if not isinstance(config, Mapping):
-        return
-    for key, value in config.items():
-        if key in STORAGE_SECRET_FIELDS and isinstance(value, str):
-            mask_secret(value)
+    """Register every secret in ``config`` (nested too: track layers' outputs) with the secret maskers."""
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            if key in _SECRET_KEYS and isinstance(value, str):
+                mask_secret(value)
+            else:
+                _mask_storage_secrets(value)
+    elif isinstance(config, list | tuple):
+        for item in config:
+            _mask_storage_secrets(item)
 
 
 class RealtimeKitBaseOperator(BaseOperator):
@@ -144,6 +153,22 @@ class RealtimeKitBaseOperator(BaseOperator):
         if context is not None:
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)
+
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render as usual, then mask rendered secrets (storage credentials, RTMP URLs) before the rendered
+        fields are stored.
+
+        Overridden here rather than ``render_template_fields``, which mapped tasks do not call.
+        """
+        rendered = super().render_template(content, context, jinja_env, seen_oids)
+        _mask_storage_secrets(rendered)
+        return rendered
 
 
 class _RecordingIdOperator(RealtimeKitBaseOperator):
@@ -262,26 +287,11 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
         self.video_config = video_config
         self.storage_conn_id = storage_conn_id
         self.reuse_active_recording = reuse_active_recording
-        _mask_storage_secrets(storage_config)
+        _mask_storage_secrets({"storage_config": storage_config, "rtmp_out_config": rtmp_out_config})
         fields = {k: v for k, v in self._body_fields().items() if _is_literal(v)}
         if storage_conn_id is not None:
             fields.pop("storage_config", None)  # completed from the connection at run time
         build_start_body(meeting_id if _is_literal(meeting_id) else None, fields)
-
-    def render_template(
-        self,
-        content: Any,
-        context: Context,
-        jinja_env: jinja2.Environment | None = None,
-        seen_oids: set[int] | None = None,
-    ) -> Any:
-        """Render as usual, then mask rendered storage secrets before the rendered fields are stored.
-
-        Overridden here rather than ``render_template_fields``, which mapped tasks do not call.
-        """
-        rendered = super().render_template(content, context, jinja_env, seen_oids)
-        _mask_storage_secrets(rendered)
-        return rendered
 
     def _body_fields(self) -> dict[str, Any]:
         return {
@@ -487,6 +497,7 @@ class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
         self.layers = layers
         self.user_ids = user_ids
         self.max_seconds = max_seconds
+        _mask_storage_secrets(layers)
         if _is_literal((meeting_id, layers, user_ids, max_seconds)):
             build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=_int(max_seconds))
 

@@ -18,6 +18,7 @@ SFTP_PASSWORD = "canary-sftp-password-3a7b"
 INLINE_CANARIES = {"access_key": "canary-inline-key-6d5c", "secret": "canary-inline-secret-2b9e"}
 TEMPLATED_CANARY = "canary-templated-key-9f0a"
 MAPPED_CANARY = "canary-mapped-key-1e8d"
+RTMP_URL = "rtmp://live.example.com/app/canary-stream-key-77aa"
 
 
 def _rendered_fields(dag_prefix: str, run_id: str) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
         inline = RealtimeKitStartRecordingOperator(
             task_id="inline", meeting_id="{inline}",
             storage_config={{"type": "gcs", "bucket": "b", **{INLINE_CANARIES!r}}},
+            rtmp_out_config={{"rtmp_url": "{RTMP_URL}"}},
         )
         templated = RealtimeKitStartRecordingOperator(
             task_id="templated", meeting_id="{templated}",
@@ -116,6 +118,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
         "auth_method": "PASSWORD",
     }
     assert bodies[inline]["storage_config"]["secret"] == INLINE_CANARIES["secret"]
+    assert bodies[inline]["rtmp_out_config"]["rtmp_url"] == RTMP_URL
     assert bodies[templated]["storage_config"]["access_key"] == TEMPLATED_CANARY
     assert bodies[mapped]["storage_config"]["access_key"] == MAPPED_CANARY
 
@@ -127,6 +130,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
     rendered = _rendered_fields("secrets", result.run_id)
     assert set(rendered) >= {"by_conn", "by_sftp", "inline", "templated", "mapped", "stop", "with_urls"}
     assert rendered["inline"]["storage_config"]["access_key"] == "***"
+    assert rendered["inline"]["rtmp_out_config"]["rtmp_url"] == "***"
     assert rendered["templated"]["storage_config"]["access_key"] == "***"
     assert rendered["mapped"]["storage_config"]["access_key"] == "***"
     xcoms = {k: v for k, v in result.xcoms.items() if k != "with_urls"}
@@ -140,6 +144,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
         *INLINE_CANARIES.values(),
         TEMPLATED_CANARY,
         MAPPED_CANARY,
+        RTMP_URL,
     ]
     for where, text in (
         ("logs", logs),

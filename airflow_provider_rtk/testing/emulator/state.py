@@ -28,9 +28,9 @@ from airflow_provider_rtk.testing.emulator.validation import (
     TrackParams,
     public_storage_config,
 )
+from airflow_provider_rtk.types import ACTIVE_STATUSES
 
 STATUSES = ("INVOKED", "RECORDING", "UPLOADING", "UPLOADED", "ERRORED", "PAUSED")
-ACTIVE_STATUSES = frozenset({"INVOKED", "RECORDING", "PAUSED"})
 # Files stay this long in RealtimeKit's bucket; afterwards a recording is "expired" and has no URLs.
 BUCKET_RETENTION_SECONDS = 7 * 24 * 3600
 # With error_on_short_recordings, a recording stopped before this much recorded time ends ERRORED.
