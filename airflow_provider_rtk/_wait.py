@@ -32,20 +32,26 @@ class WaitEvent(TypedDict):
     recording: Recording | None
 
 
-def check_statuses(field: str, statuses: Iterable[str]) -> tuple[str, ...]:
-    """Validated, de-duplicated status names (raised before any request)."""
+def _statuses(field: str, statuses: Iterable[str], *, allow_empty: bool) -> tuple[str, ...]:
     values = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    if not values:
+    if not values and not allow_empty:
         raise RealtimeKitInputError(f"{field}: name at least one of {', '.join(RECORDING_STATUSES)}")
     return tuple(dict.fromkeys(check_enum(field, s, RECORDING_STATUSES) for s in values))
 
 
-def check_disjoint(target: Iterable[str], failure: Iterable[str]) -> None:
-    overlap = set(target) & set(failure)
+def check_wait_statuses(
+    target: Iterable[str], failure: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validated, de-duplicated ``(target_statuses, failure_statuses)``; failure may be empty, and no
+    status may be in both (raised when the task or trigger is built, before any request)."""
+    targets = _statuses("target_statuses", target, allow_empty=False)
+    failures = _statuses("failure_statuses", failure, allow_empty=True)
+    overlap = set(targets) & set(failures)
     if overlap:
         raise RealtimeKitInputError(
             f"target_statuses and failure_statuses: {sorted(overlap)} cannot be in both"
         )
+    return targets, failures
 
 
 def describe_failure(recording: Mapping[str, Any]) -> str:

@@ -17,8 +17,7 @@ from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
-    check_disjoint,
-    check_statuses,
+    check_wait_statuses,
     evaluate,
     result_from_event,
     xcom_recording,
@@ -82,10 +81,7 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
         self.realtimekit_conn_id = realtimekit_conn_id
         self.account_id = account_id
         self.app_id = app_id
-        self.target_statuses = check_statuses("target_statuses", target_statuses)
-        failure = tuple(failure_statuses)
-        self.failure_statuses = check_statuses("failure_statuses", failure) if failure else ()
-        check_disjoint(self.target_statuses, self.failure_statuses)
+        self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         self.include_download_urls = include_download_urls
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 

@@ -23,8 +23,7 @@ from airflow_provider_rtk._wait import (
     DEFAULT_TARGET_STATUSES,
     EventStatus,
     WaitEvent,
-    check_disjoint,
-    check_statuses,
+    check_wait_statuses,
     describe_failure,
     xcom_recording,
 )
@@ -89,10 +88,7 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         self.realtimekit_conn_id = realtimekit_conn_id
         self.account_id = account_id
         self.app_id = app_id
-        self.target_statuses = check_statuses("target_statuses", target_statuses)
-        failure = tuple(failure_statuses)
-        self.failure_statuses = check_statuses("failure_statuses", failure) if failure else ()
-        check_disjoint(self.target_statuses, self.failure_statuses)
+        self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         if not poll_interval > 0 or not math.isfinite(poll_interval):
             raise RealtimeKitInputError(f"poll_interval: must be a positive number, got {poll_interval!r}")
         if max_consecutive_errors < 1:
