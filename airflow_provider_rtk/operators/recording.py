@@ -24,6 +24,7 @@ from airflow.sdk import BaseHook, BaseOperator
 from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import (
+    START_FIELDS,
     STORAGE_FIELDS,
     STORAGE_SECRET_FIELDS,
     STORAGE_TYPES,
@@ -233,17 +234,7 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
 
     template_fields: Sequence[str] = (
         *RealtimeKitBaseOperator.template_fields,
-        "meeting_id",
-        "allow_multiple_recordings",
-        "audio_config",
-        "file_name_prefix",
-        "interactive_config",
-        "max_seconds",
-        "realtimekit_bucket_config",
-        "rtmp_out_config",
-        "storage_config",
-        "url",
-        "video_config",
+        *START_FIELDS,  # meeting_id and every body field
         "storage_conn_id",
     )
     template_fields_renderers = {
@@ -294,18 +285,10 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
         build_start_body(meeting_id if _is_literal(meeting_id) else None, fields)
 
     def _body_fields(self) -> dict[str, Any]:
-        return {
-            "allow_multiple_recordings": self.allow_multiple_recordings,
-            "audio_config": self.audio_config,
-            "file_name_prefix": self.file_name_prefix,
-            "interactive_config": self.interactive_config,
-            "max_seconds": _int(self.max_seconds),
-            "realtimekit_bucket_config": self.realtimekit_bucket_config,
-            "rtmp_out_config": self.rtmp_out_config,
-            "storage_config": self.storage_config,
-            "url": self.url,
-            "video_config": self.video_config,
-        }
+        """The API body fields as set on the task (``meeting_id`` is the hook's first argument)."""
+        fields = {name: getattr(self, name) for name in START_FIELDS[1:]}
+        fields["max_seconds"] = _int(fields["max_seconds"])
+        return fields
 
     def _storage_config_from_connection(self, conn_id: str) -> dict[str, Any]:
         conn = BaseHook.get_connection(conn_id)
