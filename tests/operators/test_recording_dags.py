@@ -153,10 +153,6 @@ def test_bad_input_fails_before_any_request(emulator: RealtimeKitEmulator, run_d
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
 def test_stop_waits_for_upload(emulator: RealtimeKitEmulator, run_dag, deferrable: bool):
-    if deferrable:
-        pytest.importorskip(
-            "airflow_provider_rtk.triggers.recording", reason="the trigger has not landed yet"
-        )
     m = meeting()
     result = run_dag(
         f"wait_{'deferrable' if deferrable else 'polling'}",

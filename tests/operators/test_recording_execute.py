@@ -138,9 +138,6 @@ class TestStopAndWait:
             op.execute(_context())
 
     def test_defers_with_the_trigger_until_end_time(self, emulator: RealtimeKitEmulator):
-        pytest.importorskip(
-            "airflow_provider_rtk.triggers.recording", reason="the trigger has not landed yet"
-        )
         from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
 
         try:
