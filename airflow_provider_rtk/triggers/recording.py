@@ -145,18 +145,26 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             await poller.remove(waiter)
 
     async def _follow(self, waiter: Waiter) -> WaitEvent:
-        """Read the poller's answers until one ends the wait, or the deadline passes."""
+        """Read the poller's answers until one ends the wait, or the deadline passes.
+
+        The first answer is always awaited (for up to one poll interval past the deadline): a trigger
+        rebuilt after its deadline, e.g. by a triggerer restart, still reports a recording that finished.
+        """
         errors = 0
         last: Recording | None = None
+        answered = False
         while True:
             remaining = None if self.end_time is None else self.end_time - time.time()
             if remaining is not None and remaining <= 0:
-                return self._timeout(last)
+                if answered:
+                    return self._timeout(last)
+                remaining = self.poll_interval
             try:
                 async with asyncio.timeout(remaining):
                     outcome = await waiter.next_outcome()
             except TimeoutError:
                 return self._timeout(last)
+            answered = True
             if outcome.error is not None:
                 exc = outcome.error
                 if not isinstance(exc, TRANSIENT_ERRORS):

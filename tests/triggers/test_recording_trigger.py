@@ -139,7 +139,8 @@ class TestOutcomes:
 
         event, delay = asyncio.run(go())
         assert event["status"] == "success"
-        assert delay < 0.2 + 0.3  # answered within about one poll interval of the upload
+        # Within about one poll interval (0.2 s) of the upload; the margin absorbs a loaded 2-core machine.
+        assert delay < 1.0
 
     def test_errored_fails_with_the_stop_reason(self, emulator):
         recording_id = recording_in(emulator, "ERRORED", stop_reason="INTERNAL_ERROR")
@@ -177,6 +178,11 @@ class TestOutcomes:
     def test_deadline_already_passed(self, emulator):
         event = run_one(trigger(recording_in(emulator), end_time=time.time() - 1))
         assert event["status"] == "timeout"
+        assert emulator.count("GET") == 1  # one last look before giving up
+
+    def test_rebuilt_after_its_deadline_still_reports_a_finished_recording(self, emulator):
+        event = run_one(trigger(recording_in(emulator, "UPLOADED"), end_time=time.time() - 60))
+        assert event["status"] == "success"
 
     def test_missing_recording_is_an_error_at_once(self, emulator):
         event = run_one(trigger("no-such-recording", max_consecutive_errors=5))
@@ -367,7 +373,8 @@ class TestCoalescing:
             await asyncio.gather(first, return_exceptions=True)
             return answered
 
-        assert asyncio.run(go()) < 0.3 + 0.3  # not the 5 s of the first waiter's interval
+        # Within about its own 0.3 s interval (loaded-machine margin), not the first waiter's 5 s.
+        assert asyncio.run(go()) < 2.0
 
     def test_triggers_on_one_recording_with_different_targets(self, emulator):
         recording_id = recording_in(emulator)
