@@ -22,7 +22,11 @@ from airflow_provider_rtk._wait import (
     result_from_event,
     xcom_recording,
 )
-from airflow_provider_rtk.exceptions import RealtimeKitNotFoundError, RealtimeKitRecordingStateError
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitError,
+    RealtimeKitNotFoundError,
+    RealtimeKitRecordingStateError,
+)
 from airflow_provider_rtk.types import Recording
 
 try:
@@ -152,6 +156,17 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
         self._mask(recording)
         self.log.info("Recording %s is %s", recording.get("id"), recording.get("status"))
         return recording
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """As in poke mode, ``soft_fail`` skips on a timeout or a failure status only: an API error the
+        trigger gave up on (a rejected token, a vanished recording) still fails the task."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            cause = skip.__cause__
+            if self.soft_fail and isinstance(cause, RealtimeKitError):
+                raise cause from None
+            raise
 
     def _reached(self, recording: Recording) -> bool:
         try:

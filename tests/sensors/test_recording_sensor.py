@@ -249,3 +249,33 @@ def test_template_fields_and_default_deferrable(monkeypatch):
     assert RealtimeKitRecordingSensor(task_id="a", recording_id="r").deferrable is False
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     assert RealtimeKitRecordingSensor(task_id="b", recording_id="r").deferrable is True
+
+
+@pytest.mark.parametrize(
+    ("event_status", "outcome"),
+    [("timeout", "skipped"), ("failed", "skipped"), ("error", "failed")],
+)
+def test_deferred_soft_fail_matches_poke_mode(event_status: str, outcome: str):
+    """soft_fail skips a timeout or a failure status, but an API error the trigger gave up on fails, as
+    an exception from ``poke`` does."""
+    from airflow_provider_rtk.exceptions import RealtimeKitError
+
+    try:
+        from airflow.sdk.exceptions import AirflowSkipException
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import AirflowSkipException  # type: ignore[attr-defined,no-redef]
+
+    sensor = RealtimeKitRecordingSensor(task_id="s", recording_id="r", soft_fail=True, deferrable=True)
+    event = {
+        "status": event_status,
+        "recording_id": "r",
+        "recording_status": "ERRORED" if event_status == "failed" else None,
+        "message": f"{event_status} happened",
+        "recording": None,
+    }
+    expected = AirflowSkipException if outcome == "skipped" else RealtimeKitError
+    with pytest.raises(expected) as info:
+        sensor.resume_execution("execute_complete", {"event": event}, {})  # type: ignore[arg-type]
+    if outcome == "failed":
+        assert not isinstance(info.value, AirflowSkipException)
+        assert "error happened" in str(info.value)
