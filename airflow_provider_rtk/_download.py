@@ -7,7 +7,8 @@ own name for a file destination; ``stem`` is ``base`` without its extension):
 * video (``download_url`` is a string): ``base``;
 * audio (``audio_download_url``): ``<stem>.audio<ext>``;
 * track recordings (``download_url`` is a list): one ``<stem>.<layer><ext>`` per layer;
-* temporary objects: ``.<name>.partial-<token>`` in the same directory, ``token`` identifying the try.
+* temporary objects: ``.<name>.partial-<token>`` in the same directory, ``token`` identifying the try;
+  those of earlier tries (a killed worker) are deleted before a file is downloaded again.
 
 ``ext`` is the extension of the presigned URL's path when it has one, else ``.m4a`` (audio) or ``.webm``
 (tracks, which the API documents as WebM). Layer names are reduced to ``[A-Za-z0-9._-]``.
@@ -15,6 +16,7 @@ own name for a file destination; ``stem`` is ``base`` without its extension):
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import posixpath
@@ -217,6 +219,20 @@ class Destination:
         if info.get("type") != "file":
             raise RealtimeKitDownloadError(f"{self.location.uri(path)} exists and is not a file")
         return int(info["size"])
+
+    def remove_stale_partials(self, name: str, keep: str) -> None:
+        """Delete what earlier tries left of ``name`` (a killed worker cannot clean up after itself)."""
+        pattern = self.path_for(f".{glob.escape(name)}.partial-*")
+        try:
+            stale = [path for path in self.fs.glob(pattern) if path.rstrip("/") != keep.rstrip("/")]
+        except FileNotFoundError:
+            return
+        for path in stale:
+            log.info("deleting %s, left over by an earlier try", self.location.uri(path))
+            try:
+                self.fs.rm(path)
+            except OSError:
+                log.warning("could not delete %s: delete it by hand", self.location.uri(path), exc_info=True)
 
     def open_temp(self, path: str) -> TempFile:
         if self.local:

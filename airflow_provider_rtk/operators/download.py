@@ -33,7 +33,8 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
     written: waiting is the sensor's job). Each file streams in ``chunk_size`` pieces (memory stays flat
     for multi-GB recordings) to a temporary object ``.<name>.partial-<token>`` beside its target, and gets
     the target's name only once its size matches the API's ``file_size`` (video) or the storage's
-    ``Content-Length`` (audio, track layers); a failed download deletes it. A dropped connection, a
+    ``Content-Length`` (audio, track layers); a failed download deletes it, and one left by a killed
+    earlier try is deleted before the next download of that file. A dropped connection, a
     timeout, 429 or 5xx resumes with an HTTP ``Range`` request from the bytes written (``max_resumes``,
     exponential backoff); an expired presigned URL is replaced by fetching the recording again.
 
@@ -154,6 +155,7 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
         for file in [file for file in files if self._needs_download(file, destination)]:
             final = destination.path_for(file.name)
             temp = destination.path_for(f".{file.name}.partial-{token}")
+            destination.remove_stale_partials(file.name, keep=temp)
             downloader.save(file, destination, final, temp)
         return [destination.location.uri(destination.path_for(file.name)) for file in files], recording["id"]
 

@@ -331,3 +331,19 @@ def test_static_destination_is_declared_as_an_outlet_asset() -> None:
     assert outlets("s3://aws_archive@bucket/rtk/") == [Asset("s3://bucket/rtk")]
     assert outlets("s3://bucket/{{ ds }}/") == []
     assert outlets("/data/rtk/", outlets=[Asset("mine")]) == [Asset("mine")]
+
+
+def test_partial_files_of_earlier_tries_are_removed(
+    emulator: RealtimeKitEmulator, run_operator: Run, archive: Path
+) -> None:
+    rec = emulator.seed_recording(status="UPLOADED", file_size=50_000, audio=False)
+    name = rec["output_file_name"]
+    archive.mkdir(parents=True)
+    stale = archive / f".{name}.partial-0123456789ab"  # what a killed worker leaves behind
+    stale.write_bytes(b"x" * 1000)
+    unrelated = archive / ".other.mp4.partial-0123456789ab"
+    unrelated.write_bytes(b"y")
+    run_operator(recording_id=rec["id"], destination=f"{archive}/", include_audio=False)
+    assert not stale.exists()
+    assert unrelated.exists()  # another file's partial is not ours to delete
+    assert sorted(p.name for p in archive.iterdir()) == sorted([name, unrelated.name])
