@@ -140,31 +140,22 @@ def test_forbidden_file_url_is_refreshed(
 
 @pytest.fixture
 def short_ttl_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
-    """Presigned URLs valid 60 API seconds (the default 7 days outlives the recording itself)."""
-    with RealtimeKitEmulator(token=CANARY_TOKEN, download_url_ttl=60, **FAST) as emu:
+    """Presigned URLs valid 2 seconds (the default 7 days outlives the recording itself)."""
+    with RealtimeKitEmulator(token=CANARY_TOKEN, download_url_ttl=2, **FAST) as emu:
         for key, value in emu.env().items():
             monkeypatch.setenv(key, value)
         yield emu
 
 
 def test_url_expiring_on_the_storage_clock_is_refreshed(
-    short_ttl_emulator: RealtimeKitEmulator, archive: Path, monkeypatch: pytest.MonkeyPatch
+    short_ttl_emulator: RealtimeKitEmulator, archive: Path
 ) -> None:
-    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
     from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 
     emulator = short_ttl_emulator
     rec = emulator.seed_recording(audio=False)
-    open_download = RealtimeKitHook.open_download
-    expired: list[bool] = []
-
-    def late_open(self: RealtimeKitHook, url: str, **kwargs: Any) -> Any:
-        if not expired:  # the URL expires between the API read and the first file request
-            emulator.advance(61)
-            expired.append(True)
-        return open_download(self, url, **kwargs)
-
-    monkeypatch.setattr(RealtimeKitHook, "open_download", late_open)
+    # The first file request is held past the URL's expiry: the storage answers 403, as S3 does.
+    emulator.add_fault(method="GET", path=r"^/_files/", delay=3.0, times=1)
     operator = RealtimeKitDownloadRecordingOperator(
         task_id="t", recording_id=rec["id"], destination=f"{archive}/", resume_delay=0
     )
@@ -172,7 +163,8 @@ def test_url_expiring_on_the_storage_clock_is_refreshed(
 
     files = file_requests(emulator)
     assert [r.status for r in files] == [403, 200]
-    assert api_gets(emulator, rec["id"]) == 2
+    assert api_gets(emulator, rec["id"]) >= 2  # the 403 made it fetch the recording (a fresh URL) again
+    assert files[0].query["X-Amz-Signature"] != files[1].query["X-Amz-Signature"]
     assert sha256_file(archive / rec["output_file_name"]) == emulator.expected_sha256(rec["id"])
 
 
