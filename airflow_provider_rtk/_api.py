@@ -17,7 +17,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, api_error_class
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitApiError,
+    RealtimeKitTimeoutError,
+    RealtimeKitTransportError,
+    api_error_class,
+)
 
 DEFAULT_BASE_URL: Final[str] = "https://api.cloudflare.com/client/v4"
 DEFAULT_CONN_ID: Final[str] = "realtimekit_default"
@@ -121,6 +126,17 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def no_response_error(
+    request: ApiRequest, exc: Exception, *, timed_out: bool, timeout: float, peer: str = ""
+) -> RealtimeKitTransportError:
+    """The error for a request that got no HTTP answer (either client library): method and path only,
+    since a presigned URL's query is a credential."""
+    where = f"{request.method} {request.path}"
+    if timed_out:
+        return RealtimeKitTimeoutError(f"{where}: no response within {timeout} s")
+    return RealtimeKitTransportError(f"{where}: {type(exc).__name__}{f' talking to {peer}' if peer else ''}")
 
 
 def build_error(

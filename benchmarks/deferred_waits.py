@@ -60,7 +60,7 @@ async def _wait_all(mode: str, ids: list[str], interval: float) -> dict[str, Any
     async def per_trigger(recording_id: str) -> None:
         while True:
             try:
-                recording = await hook.aget_recording(recording_id, policy=hook.retry_policy)
+                recording = await hook.aget_recording(recording_id)
             except Exception:
                 recording = None
             if recording is not None and recording["status"] == "UPLOADED":

@@ -29,6 +29,7 @@ from airflow_provider_rtk._api import (
     app_url,
     auth_headers,
     build_error,
+    no_response_error,
     parse_api_time,
     parse_response,
     request_url,
@@ -52,7 +53,6 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitNotFoundError,
     RealtimeKitServerError,
-    RealtimeKitTimeoutError,
     RealtimeKitTransportError,
 )
 from airflow_provider_rtk.types import Recording
@@ -93,6 +93,14 @@ class RecordingPage:
     recordings: list[Recording]
     total_count: int | None
     end_offset: int | None
+
+    def is_last(self, per_page: int) -> bool:
+        """Whether no page follows: by the paging offsets when given, else by a short page."""
+        if not self.recordings:
+            return True
+        if self.total_count is not None and self.end_offset is not None:
+            return self.end_offset >= self.total_count
+        return len(self.recordings) < per_page
 
 
 def _extra(extras: Mapping[str, Any], name: str) -> str | None:
@@ -261,13 +269,13 @@ class RealtimeKitHook(BaseHook):
                 headers=auth_headers(settings.token),
                 timeout=self.timeout,
             )
-        except requests.Timeout as exc:
-            raise RealtimeKitTimeoutError(
-                f"{request.method} {request.path}: no response within {self.timeout} s"
-            ) from exc
         except requests.RequestException as exc:
-            raise RealtimeKitTransportError(
-                f"{request.method} {request.path}: {type(exc).__name__} talking to {settings.base_url}"
+            raise no_response_error(
+                request,
+                exc,
+                timed_out=isinstance(exc, requests.Timeout),
+                timeout=self.timeout,
+                peer=settings.base_url,
             ) from exc
         return parse_response(response.status_code, response.headers, response.content, request)
 
@@ -300,18 +308,18 @@ class RealtimeKitHook(BaseHook):
                 json=request.json,
                 headers=auth_headers(settings.token),
             )
-        except httpx.TimeoutException as exc:
-            raise RealtimeKitTimeoutError(
-                f"{request.method} {request.path}: no response within {self.timeout} s"
-            ) from exc
         except httpx.HTTPError as exc:
-            raise RealtimeKitTransportError(
-                f"{request.method} {request.path}: {type(exc).__name__} talking to {settings.base_url}"
+            raise no_response_error(
+                request,
+                exc,
+                timed_out=isinstance(exc, httpx.TimeoutException),
+                timeout=self.timeout,
+                peer=settings.base_url,
             ) from exc
         return parse_response(response.status_code, response.headers, response.content, request)
 
-    async def _acall(self, request: ApiRequest, policy: RetryPolicy | None = None) -> Any:
-        async for attempt in (policy or self.retry_policy).async_retrying(request):
+    async def _acall(self, request: ApiRequest) -> Any:
+        async for attempt in self.retry_policy.async_retrying(request):
             with attempt:
                 return await self._asend(request)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
@@ -348,14 +356,6 @@ class RealtimeKitHook(BaseHook):
             total_count=int(total) if isinstance(total, int | float) else None,
             end_offset=int(end) if isinstance(end, int | float) else None,
         )
-
-    @staticmethod
-    def _is_last_page(page: RecordingPage, per_page: int) -> bool:
-        if not page.recordings:
-            return True
-        if page.total_count is not None and page.end_offset is not None:
-            return page.end_offset >= page.total_count
-        return len(page.recordings) < per_page
 
     def list_recordings(
         self,
@@ -399,26 +399,24 @@ class RealtimeKitHook(BaseHook):
                 if recording["id"] not in seen:
                     seen.add(recording["id"])
                     yield recording
-            if self._is_last_page(page, per_page):
+            if page.is_last(per_page):
                 return
             page_no += 1
 
-    async def alist_recordings_page(
-        self, *, page_no: int = 1, policy: RetryPolicy | None = None, **filters: Any
-    ) -> RecordingPage:
+    async def alist_recordings_page(self, *, page_no: int = 1, **filters: Any) -> RecordingPage:
         """One page of ``list_recordings`` for async callers (the trigger's shared poller)."""
         filters.setdefault("per_page", DEFAULT_PER_PAGE)
         params = build_list_params(**filters)
-        return self._page(await self._acall(self._list_request(params, page_no), policy))
+        return self._page(await self._acall(self._list_request(params, page_no)))
 
     def get_recording(self, recording_id: str) -> Recording:
         """One recording by id (a fresh ``download_url`` each time)."""
         request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
         return self._recording(self._call(request), request)
 
-    async def aget_recording(self, recording_id: str, *, policy: RetryPolicy | None = None) -> Recording:
+    async def aget_recording(self, recording_id: str) -> Recording:
         request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
-        return self._recording(await self._acall(request, policy), request)
+        return self._recording(await self._acall(request), request)
 
     def get_active_recording(self, meeting_id: str) -> Recording | None:
         """The meeting's active recording, or ``None`` when it has none (the API's 404)."""
@@ -568,11 +566,11 @@ class RealtimeKitHook(BaseHook):
             headers["Range"] = f"bytes={offset}-"
         try:
             response = self.get_conn().get(url, headers=headers, stream=True, timeout=self.timeout)
-        # ``from None``: the requests exception's text contains the presigned URL, signature included.
-        except requests.Timeout:
-            raise RealtimeKitTimeoutError(f"GET {shown}: no response within {self.timeout} s") from None
         except requests.RequestException as exc:
-            raise RealtimeKitTransportError(f"GET {shown}: {type(exc).__name__}") from None
+            # ``from None``: the requests exception's text holds the presigned URL, signature included.
+            raise no_response_error(
+                request, exc, timed_out=isinstance(exc, requests.Timeout), timeout=self.timeout
+            ) from None
         try:
             if response.status_code >= 400:
                 raise build_error(response.status_code, response.headers, response.content, request)

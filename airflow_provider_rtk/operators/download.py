@@ -10,14 +10,23 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._download import Location
+from airflow_provider_rtk._api import DEFAULT_CONN_ID
+from airflow_provider_rtk._download import (
+    Destination,
+    Downloader,
+    Location,
+    check_downloadable,
+    plan_files,
+    safe_name,
+)
+from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk._validation import check_enum, check_int
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-    from airflow_provider_rtk._download import Destination, RecordingFile
+    from airflow_provider_rtk._download import RecordingFile
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
 IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
@@ -85,7 +94,7 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
         destination_conn_id: str | None = None,
         include_audio: bool = True,
         if_exists: str = "skip",
-        realtimekit_conn_id: str = "realtimekit_default",
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
         account_id: str | None = None,
         app_id: str | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -131,15 +140,6 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
         return uris
 
     def _archive(self, token: str) -> tuple[list[str], str]:
-        from airflow_provider_rtk._download import (
-            Destination,
-            Downloader,
-            check_downloadable,
-            plan_files,
-            safe_name,
-        )
-        from airflow_provider_rtk._retry import RetryPolicy
-
         recording = self.hook.get_recording(self.recording_id)
         downloader = Downloader(
             self.hook,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
+from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import (
@@ -127,7 +128,7 @@ class RealtimeKitBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        realtimekit_conn_id: str = "realtimekit_default",
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
         account_id: str | None = None,
         app_id: str | None = None,
         include_download_urls: bool = False,

@@ -108,14 +108,6 @@ class Waiter:
         return await self._outcomes.get()
 
 
-def _is_last_page(recordings: list[Recording], total: int | None, end: int | None) -> bool:
-    if not recordings:
-        return True
-    if total is not None and end is not None:
-        return end >= total
-    return len(recordings) < PAGE_SIZE
-
-
 @dataclass
 class _Tick:
     """What one tick gathered: an outcome per recording id, and whether the API throttled it."""
@@ -277,7 +269,6 @@ class RecordingPoller:
             try:
                 page = await self._hook.alist_recordings_page(
                     page_no=page_no,
-                    policy=ONE_ATTEMPT,
                     per_page=PAGE_SIZE,
                     sort_by="invokedTime",
                     sort_order="DESC",
@@ -302,7 +293,7 @@ class RecordingPoller:
                 missing.discard(recording_id)
                 if not tick.answer(recording) and recording_id not in detail:
                     detail.append(recording_id)
-            if not found or _is_last_page(page.recordings, page.total_count, page.end_offset):
+            if not found or page.is_last(PAGE_SIZE):
                 break
             page_no += 1
         return detail + [i for i in unknown if i in missing]
@@ -318,7 +309,6 @@ class RecordingPoller:
             try:
                 page = await self._hook.alist_recordings_page(
                     page_no=page_no,
-                    policy=ONE_ATTEMPT,
                     status=statuses,
                     start_time=start,
                     per_page=PAGE_SIZE,
@@ -346,7 +336,7 @@ class RecordingPoller:
                     if not tick.answer(recording):
                         to_get.append(recording["id"])
             total, end = page.total_count, page.end_offset
-            if _is_last_page(page.recordings, total, end):
+            if page.is_last(PAGE_SIZE):
                 break
             pages_left = math.ceil((total - end) / PAGE_SIZE) if total is not None and end is not None else 0
             if pages_left >= len(unresolved):
@@ -365,7 +355,7 @@ class RecordingPoller:
                 if tick.throttled:
                     return
                 try:
-                    recording = await self._hook.aget_recording(recording_id, policy=ONE_ATTEMPT)
+                    recording = await self._hook.aget_recording(recording_id)
                 except RealtimeKitError as exc:
                     tick.fail([recording_id], exc)
                     return

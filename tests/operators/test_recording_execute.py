@@ -227,36 +227,38 @@ def test_legacy_track_recording_returns_none(monkeypatch):
         assert legacy.requests[-1].json["max_seconds"] == 120
 
 
-def test_importing_the_operators_loads_no_http_client():
-    """A DAG file importing the operators pays for nothing beyond ``airflow.sdk``'s DAG and BaseOperator."""
+@pytest.mark.parametrize(
+    "module",
+    [
+        "airflow_provider_rtk.operators.recording",
+        "airflow_provider_rtk.operators.download",
+        "airflow_provider_rtk.sensors.recording",
+        "airflow_provider_rtk.triggers.recording",
+    ],
+)
+def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
+    """A DAG file pays for nothing beyond ``airflow.sdk``: no requests/urllib3 (which ``airflow.sdk`` does
+    not load), no hook, no poller. Import time itself is measured in ``benchmarks/``, not asserted here."""
     code = textwrap.dedent(
-        """
-        import json, sys, time
+        f"""
+        import json, sys
         from airflow.sdk import DAG, BaseOperator
         before = set(sys.modules)
-        started = time.perf_counter()
-        import airflow_provider_rtk.operators.recording
-        elapsed = time.perf_counter() - started
-        print(json.dumps({"added": sorted(set(sys.modules) - before), "seconds": elapsed}))
+        import {module}
+        print(json.dumps(sorted(set(sys.modules) - before)))
         """
     )
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    added = set(report["added"])
-    heavy = {"requests", "urllib3", "httpx", "tenacity", "aiohttp", "airflow_provider_rtk.hooks.realtimekit"}
-    assert not added & heavy, f"importing the operators loaded {sorted(added & heavy)}"
-    assert not {m for m in added if m.startswith(("requests.", "urllib3.", "httpx.", "tenacity."))}
-    own = [
-        line
-        for line in done.stderr.splitlines()
-        if line.rstrip().endswith("airflow_provider_rtk.operators.recording")
-    ]
-    cumulative_us = int(own[-1].split("|")[1])
-    assert cumulative_us < 500_000, f"importing the operator module took {cumulative_us} µs"
-    assert report["seconds"] < 1.0
+    added = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert module in added  # the probe really imported it
+    heavy = {
+        "requests",
+        "urllib3",
+        "aiohttp",
+        "airflow_provider_rtk.hooks.realtimekit",
+        "airflow_provider_rtk.triggers._poller",
+    }
+    assert not added & heavy, f"importing {module} loaded {sorted(added & heavy)}"
+    assert not {m for m in added if m.startswith(("requests.", "urllib3."))}
