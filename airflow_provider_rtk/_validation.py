@@ -30,6 +30,18 @@ START_FIELDS: Final[tuple[str, ...]] = (
     "url",
     "video_config",
 )
+#: Keyword filters of ``GET recordings`` (``page_no`` is the pager's own).
+LIST_FILTERS: Final[tuple[str, ...]] = (
+    "meeting_id",
+    "status",
+    "start_time",
+    "end_time",
+    "expired",
+    "search",
+    "sort_by",
+    "sort_order",
+    "per_page",
+)
 ACTIONS: Final[tuple[str, ...]] = ("stop", "pause", "resume")
 SORT_ORDERS: Final[tuple[str, ...]] = ("ASC", "DESC")
 SORT_BY: Final[tuple[str, ...]] = ("invokedTime",)

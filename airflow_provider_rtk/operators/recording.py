@@ -25,6 +25,7 @@ from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import (
+    LIST_FILTERS,
     START_FIELDS,
     STORAGE_FIELDS,
     STORAGE_SECRET_FIELDS,
@@ -570,17 +571,7 @@ class RealtimeKitListRecordingsOperator(RealtimeKitBaseOperator):
             build_list_params(**self._filters())
 
     def _filters(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "status": self.status,
-            "start_time": self.start_time,
-            "end_time": self.end_time,
-            "expired": self.expired,
-            "search": self.search,
-            "sort_by": self.sort_by,
-            "sort_order": self.sort_order,
-            "per_page": self.per_page,
-        }
+        return {name: getattr(self, name) for name in LIST_FILTERS}
 
     def execute(self, context: Context) -> list[Recording]:
         recordings = list(islice(self.hook.list_recordings(**self._filters()), self.max_results))
