@@ -11,7 +11,16 @@ from airflow.sdk.exceptions import AirflowException
 
 
 class RealtimeKitError(AirflowException):
-    """Base class of every error raised by this provider."""
+    """Base class of every error raised by this provider.
+
+    ``transient`` is the one definition of "may succeed if tried again later": every retry loop, wait
+    and download resume in the provider asks it, and nothing else.
+    """
+
+    @property
+    def transient(self) -> bool:
+        """Whether the same request may succeed later (no response, 429, 5xx); False by default."""
+        return False
 
 
 class RealtimeKitInputError(RealtimeKitError, ValueError):
@@ -27,6 +36,10 @@ class RealtimeKitTransportError(RealtimeKitError):
 
     For a non-idempotent request this is *ambiguous*: the server may or may not have acted on it.
     """
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 class RealtimeKitTimeoutError(RealtimeKitTransportError):
@@ -65,6 +78,11 @@ class RealtimeKitApiError(RealtimeKitError):
         self.method = method
         self.path = path
         super().__init__(self._render())
+
+    @property
+    def transient(self) -> bool:
+        """429 and 5xx: throttled or failing for now; any other status needs a change first."""
+        return self.status_code == 429 or self.status_code >= 500
 
     def _render(self) -> str:
         where = f"{self.method} {self.path}: " if self.method and self.path else ""
@@ -126,3 +144,8 @@ def api_error_class(status_code: int) -> type[RealtimeKitApiError]:
     if status_code >= 500:
         return RealtimeKitServerError
     return _STATUS_CLASSES.get(status_code, RealtimeKitApiError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """``exc.transient`` for the provider's errors; False for anything else."""
+    return isinstance(exc, RealtimeKitError) and exc.transient
