@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_rtk._api import parse_api_time
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitAuthError,
@@ -438,7 +438,7 @@ class Downloader:
         headers = response.headers
         new_etag = headers.get("ETag")
         if response.status_code == 200:
-            length = _int(headers.get("Content-Length"))
+            length = _content_length(headers.get("Content-Length"))
             if file.size is not None and length is not None and length != file.size:
                 raise RealtimeKitDownloadError(
                     f"{where}: the storage serves {length} bytes but the API reports file_size {file.size}"
@@ -471,7 +471,8 @@ class Downloader:
         return full, etag or new_etag
 
 
-def _int(value: str | None) -> int | None:
+def _content_length(value: str | None) -> int | None:
+    """A ``Content-Length`` header's byte count; None when absent or not a number."""
     try:
         return int(value) if value is not None else None
     except ValueError:

@@ -22,7 +22,7 @@ from typing import Any
 
 import tenacity
 
-from airflow_provider_rtk._api import ApiRequest
+from airflow_provider_rtk._wire import ApiRequest
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitInputError,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
+from airflow_provider_rtk._timestamps import format_api_time, parse_api_time
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.types import RECORDING_STATUSES
 
@@ -288,18 +289,13 @@ def build_track_body(
 
 def iso_time(field: str, value: datetime | str) -> str:
     """A datetime or ISO-8601 string as the ISO UTC string the API expects (naive means UTC)."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _fail(field, f"must be a datetime or an ISO-8601 string, got {value!r}") from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        raise _fail(field, f"must be a datetime or an ISO-8601 string, got {type(value).__name__}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, datetime):
+        return format_api_time(value)
+    parsed = parse_api_time(value)
+    if parsed is None:
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise _fail(field, f"must be a datetime or an ISO-8601 string, got {shown}")
+    return format_api_time(parsed)
 
 
 def build_list_params(

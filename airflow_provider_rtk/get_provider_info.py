@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 
@@ -13,7 +14,7 @@ def get_provider_info() -> dict[str, Any]:
             "Record Cloudflare RealtimeKit meetings on a schedule and archive the recordings: hook, "
             "operators, sensor, deferrable trigger, download operator and a local API emulator."
         ),
-        "versions": ["0.1.0"],
+        "versions": [version("airflow-provider-rtk")],
         "integrations": [
             {
                 "integration-name": "Cloudflare RealtimeKit",

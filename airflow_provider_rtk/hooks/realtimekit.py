@@ -1,7 +1,8 @@
 """The RealtimeKit hook: connection handling and every recordings API call, sync and async.
 
-All HTTP in the provider goes through this class. Request building, error parsing and the retry policy
-live in ``_api`` / ``_retry`` and are shared by the sync (requests) and async (httpx) paths.
+All HTTP in the provider goes through this class. What goes over the wire (requests, error mapping,
+response parsing) lives in ``_wire`` and the retry policy in ``_retry``, shared by the sync (requests) and
+async (httpx) paths: they differ only in the client that sends.
 """
 
 from __future__ import annotations
@@ -9,33 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_rtk._api import (
+from airflow_provider_rtk._connection import (
     CONN_TYPE,
-    DEFAULT_BASE_URL,
     DEFAULT_CONN_ID,
     USER_AGENT,
-    ApiRequest,
-    app_url,
-    auth_headers,
-    build_error,
-    no_response_error,
-    parse_api_time,
-    parse_response,
-    request_url,
+    ConnectionSettings,
+    settings_from,
+    ui_field_behaviour,
 )
-from airflow_provider_rtk._redact import clean_recording
 from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk._validation import (
     ACTIONS,
     build_list_params,
@@ -44,6 +37,18 @@ from airflow_provider_rtk._validation import (
     check_enum,
     check_int,
     require_id,
+)
+from airflow_provider_rtk._wire import (
+    ApiRequest,
+    DownloadRequest,
+    RecordingPage,
+    auth_headers,
+    build_error,
+    no_response_errors,
+    parse_response,
+    read_page,
+    read_recording,
+    read_recording_or_none,
 )
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
@@ -61,65 +66,15 @@ if TYPE_CHECKING:
     import httpx
     from airflow.sdk import Connection
 
+__all__ = ["ConnectionSettings", "RealtimeKitHook", "RecordingPage"]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PER_PAGE = 50
 
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """What the hook needs from an Airflow connection, resolved once."""
-
-    base_url: str
-    token: str
-    account_id: str
-    app_id: str
-
-    @property
-    def app_base(self) -> str:
-        return app_url(self.base_url, self.account_id, self.app_id)
-
-    def __repr__(self) -> str:  # never show the token
-        return (
-            f"ConnectionSettings(base_url={self.base_url!r}, account_id={self.account_id!r}, "
-            f"app_id={self.app_id!r})"
-        )
-
-
-@dataclass(frozen=True)
-class RecordingPage:
-    """One page of ``GET recordings``."""
-
-    recordings: list[Recording]
-    total_count: int | None
-    end_offset: int | None
-
-    def is_last(self, per_page: int) -> bool:
-        """Whether no page follows: by the paging offsets when given, else by a short page."""
-        if not self.recordings:
-            return True
-        if self.total_count is not None and self.end_offset is not None:
-            return self.end_offset >= self.total_count
-        return len(self.recordings) < per_page
-
-
-def _extra(extras: Mapping[str, Any], name: str) -> str | None:
-    value = extras.get(name) or extras.get(f"extra__{CONN_TYPE}__{name}")
-    return str(value).strip() if value else None
-
-
-def _base_url(conn: Connection) -> str:
-    host = (conn.host or "").strip()
-    if not host:
-        return DEFAULT_BASE_URL
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if conn.port and not parts.port:
-        host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
-    if parts.path in ("", "/"):
-        host = f"{host.rstrip('/')}/client/v4"
-    return host.rstrip("/")
+T = TypeVar("T")
+#: Unwraps a parsed 2xx envelope into what a call returns (``_wire.read_*``).
+Reader = Callable[[Any, ApiRequest], T]
 
 
 class RealtimeKitHook(BaseHook):
@@ -175,16 +130,7 @@ class RealtimeKitHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form layout for Airflow 3.1 (3.2+ reads ``ui-field-behaviour`` from provider info)."""
-        return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"password": "API Token", "host": "Base URL"},
-            "placeholders": {
-                "host": DEFAULT_BASE_URL,
-                "password": "Cloudflare API token with the Realtime permission",
-                "account_id": "Cloudflare account id",
-                "app_id": "RealtimeKit app id",
-            },
-        }
+        return ui_field_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -198,28 +144,7 @@ class RealtimeKitHook(BaseHook):
         }
 
     def _settings_from(self, conn: Connection) -> ConnectionSettings:
-        where = f"connection '{self.realtimekit_conn_id}'"
-        token = (conn.password or "").strip()
-        if not token:
-            raise RealtimeKitConfigError(
-                f'{where} has no API token: set the connection\'s Password field ("password" in the '
-                "AIRFLOW_CONN_... JSON) to a Cloudflare API token with the Realtime permission"
-            )
-        extras = conn.extra_dejson
-        account_id = self.account_id or _extra(extras, "account_id")
-        app_id = self.app_id or _extra(extras, "app_id")
-        for name, value in (("account_id", account_id), ("app_id", app_id)):
-            if not value:
-                raise RealtimeKitConfigError(
-                    f"{where} has no {name}: set the '{name}' extra field of the connection (\"extra\": "
-                    f'{{"{name}": "..."}} in the AIRFLOW_CONN_... JSON) or pass {name}= to the hook/operator'
-                )
-        return ConnectionSettings(
-            base_url=_base_url(conn),
-            token=token,
-            account_id=cast("str", account_id),
-            app_id=cast("str", app_id),
-        )
+        return settings_from(conn, self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
 
     @cached_property
     def settings(self) -> ConnectionSettings:
@@ -258,31 +183,25 @@ class RealtimeKitHook(BaseHook):
 
     # -- transport --------------------------------------------------------------------------------------
 
-    def _send(self, request: ApiRequest) -> Any:
+    def _send(self, request: ApiRequest, read: Reader[T]) -> T:
         settings = self.settings
-        try:
+        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
             response = self.get_conn().request(
                 request.method,
-                request_url(settings.app_base, request),
+                request.url(settings.app_base),
                 params=dict(request.params) or None,
                 json=request.json,
                 headers=auth_headers(settings.token),
                 timeout=self.timeout,
             )
-        except requests.RequestException as exc:
-            raise no_response_error(
-                request,
-                exc,
-                timed_out=isinstance(exc, requests.Timeout),
-                timeout=self.timeout,
-                peer=settings.base_url,
-            ) from exc
-        return parse_response(response.status_code, response.headers, response.content, request)
+        return read(
+            parse_response(response.status_code, response.headers, response.content, request), request
+        )
 
-    def _call(self, request: ApiRequest, policy: RetryPolicy | None = None) -> Any:
+    def _call(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
         for attempt in (policy or self.retry_policy).retrying(request):
             with attempt:
-                return self._send(request)
+                return self._send(request, read)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _get_async_client(self) -> httpx.AsyncClient:
@@ -296,66 +215,31 @@ class RealtimeKitHook(BaseHook):
             )
         return self._async_client
 
-    async def _asend(self, request: ApiRequest) -> Any:
-        import httpx
-
+    async def _asend(self, request: ApiRequest, read: Reader[T]) -> T:
         settings = await self.asettings()
-        try:
+        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
             response = await self._get_async_client().request(
                 request.method,
-                request_url(settings.app_base, request),
+                request.url(settings.app_base),
                 params=dict(request.params) or None,
                 json=request.json,
                 headers=auth_headers(settings.token),
             )
-        except httpx.HTTPError as exc:
-            raise no_response_error(
-                request,
-                exc,
-                timed_out=isinstance(exc, httpx.TimeoutException),
-                timeout=self.timeout,
-                peer=settings.base_url,
-            ) from exc
-        return parse_response(response.status_code, response.headers, response.content, request)
+        return read(
+            parse_response(response.status_code, response.headers, response.content, request), request
+        )
 
-    async def _acall(self, request: ApiRequest) -> Any:
+    async def _acall(self, request: ApiRequest, read: Reader[T]) -> T:
         async for attempt in self.retry_policy.async_retrying(request):
             with attempt:
-                return await self._asend(request)
+                return await self._asend(request, read)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    @staticmethod
-    def _recording(payload: Any, request: ApiRequest) -> Recording:
-        data = payload.get("data") if isinstance(payload, Mapping) else None
-        if isinstance(data, Mapping) and isinstance(data.get("recording"), Mapping):
-            data = data["recording"]  # the current track endpoint wraps the recording
-        if not isinstance(data, Mapping) or "id" not in data:
-            raise RealtimeKitApiError(
-                200, "response has no recording in 'data'", method=request.method, path=request.path
-            )
-        return clean_recording(data)
 
     # -- reads ------------------------------------------------------------------------------------------
 
     @staticmethod
     def _list_request(params: Mapping[str, str], page_no: int) -> ApiRequest:
         return ApiRequest("GET", "recordings", params={**params, "page_no": str(page_no)})
-
-    @staticmethod
-    def _page(payload: Any) -> RecordingPage:
-        data = payload.get("data") if isinstance(payload, Mapping) else None
-        if not isinstance(data, list):
-            raise RealtimeKitApiError(
-                200, "list response has no 'data' array", method="GET", path="recordings"
-            )
-        paging = payload.get("paging") or {}
-        total = paging.get("total_count")
-        end = paging.get("end_offset")
-        return RecordingPage(
-            recordings=[clean_recording(item) for item in data if isinstance(item, Mapping)],
-            total_count=int(total) if isinstance(total, int | float) else None,
-            end_offset=int(end) if isinstance(end, int | float) else None,
-        )
 
     def list_recordings(
         self,
@@ -394,7 +278,7 @@ class RealtimeKitHook(BaseHook):
         seen: set[str] = set()
         per_page = int(params["per_page"])
         while True:
-            page = self._page(self._call(self._list_request(params, page_no)))
+            page = self._call(self._list_request(params, page_no), read_page)
             for recording in page.recordings:
                 if recording["id"] not in seen:
                     seen.add(recording["id"])
@@ -407,22 +291,22 @@ class RealtimeKitHook(BaseHook):
         """One page of ``list_recordings`` for async callers (the trigger's shared poller)."""
         filters.setdefault("per_page", DEFAULT_PER_PAGE)
         params = build_list_params(**filters)
-        return self._page(await self._acall(self._list_request(params, page_no)))
+        return await self._acall(self._list_request(params, page_no), read_page)
 
     def get_recording(self, recording_id: str) -> Recording:
         """One recording by id (a fresh ``download_url`` each time)."""
         request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
-        return self._recording(self._call(request), request)
+        return self._call(request, read_recording)
 
     async def aget_recording(self, recording_id: str) -> Recording:
         request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
-        return self._recording(await self._acall(request), request)
+        return await self._acall(request, read_recording)
 
     def get_active_recording(self, meeting_id: str) -> Recording | None:
         """The meeting's active recording, or ``None`` when it has none (the API's 404)."""
         request = ApiRequest("GET", f"recordings/active-recording/{require_id('meeting_id', meeting_id)}")
         try:
-            return self._recording(self._call(request), request)
+            return self._call(request, read_recording)
         except RealtimeKitNotFoundError:
             return None
 
@@ -446,7 +330,7 @@ class RealtimeKitHook(BaseHook):
         while True:
             attempt += 1
             try:
-                return self._recording(self._call(request), request)
+                return self._call(request, read_recording)
             except (RealtimeKitTransportError, RealtimeKitServerError) as exc:
                 if body.get("allow_multiple_recordings"):
                     raise RealtimeKitError(
@@ -515,7 +399,7 @@ class RealtimeKitHook(BaseHook):
         request = ApiRequest(
             "PUT", f"recordings/{require_id('recording_id', recording_id)}", json={"action": action}
         )
-        return self._recording(self._call(request), request)
+        return self._call(request, read_recording)
 
     def stop_recording(self, recording_id: str) -> Recording:
         return self._action(recording_id, "stop")
@@ -543,10 +427,7 @@ class RealtimeKitHook(BaseHook):
         """
         body = build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=max_seconds)
         request = ApiRequest("POST", "recordings/track", json=body)
-        payload = self._call(request)
-        if payload is None or (isinstance(payload, Mapping) and payload.get("data") is None):
-            return None
-        return self._recording(payload, request)
+        return self._call(request, read_recording_or_none)
 
     # -- files ------------------------------------------------------------------------------------------
 
@@ -557,20 +438,11 @@ class RealtimeKitHook(BaseHook):
         The URL is its own credential: no ``Authorization`` header is sent to the storage host. Errors
         name only the URL's host and path, never its signature.
         """
-        parts = urlsplit(url)
-        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
-        request = ApiRequest("GET", shown)
-        # Identity encoding: the bytes written must be the file's bytes, and Range offsets count them.
-        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            response = self.get_conn().get(url, headers=headers, stream=True, timeout=self.timeout)
-        except requests.RequestException as exc:
-            # ``from None``: the requests exception's text holds the presigned URL, signature included.
-            raise no_response_error(
-                request, exc, timed_out=isinstance(exc, requests.Timeout), timeout=self.timeout
-            ) from None
+        request = DownloadRequest(url, offset)
+        with no_response_errors(request, timeout=self.timeout):
+            response = self.get_conn().get(
+                request.url, headers=request.headers, stream=True, timeout=self.timeout
+            )
         try:
             if response.status_code >= 400:
                 raise build_error(response.status_code, response.headers, response.content, request)
@@ -584,8 +456,7 @@ class RealtimeKitHook(BaseHook):
         """Check token, account and app with one read-only request (a single list page of size 1)."""
         try:
             settings = self.settings
-            request = self._list_request({"per_page": "1"}, 1)
-            self._page(self._call(request, RetryPolicy(max_attempts=1)))
+            self._call(self._list_request({"per_page": "1"}, 1), read_page, RetryPolicy(max_attempts=1))
         except RealtimeKitConfigError as exc:
             return False, str(exc)
         except RealtimeKitAuthError as exc:

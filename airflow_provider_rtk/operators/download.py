@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._api import DEFAULT_CONN_ID
+from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._download import (
     Destination,
     Downloader,

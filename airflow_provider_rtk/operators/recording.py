@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
+from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import (
     LIST_FILTERS,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._compat import default_deferrable
+from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from airflow_provider_rtk._api import parse_api_time
 from airflow_provider_rtk._redact import download_urls
 from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,

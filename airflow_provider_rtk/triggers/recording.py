@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_rtk._api import DEFAULT_CONN_ID
+from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,

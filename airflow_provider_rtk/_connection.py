@@ -1,0 +1,100 @@
+"""The Airflow connection of type ``realtimekit``: its constants and what the hook reads from it.
+
+Cheap to import (no HTTP client): operators, sensor and trigger take ``DEFAULT_CONN_ID`` from here at DAG
+parse time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_rtk.exceptions import RealtimeKitConfigError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DEFAULT_BASE_URL: Final[str] = "https://api.cloudflare.com/client/v4"
+DEFAULT_CONN_ID: Final[str] = "realtimekit_default"
+CONN_TYPE: Final[str] = "realtimekit"
+USER_AGENT: Final[str] = "airflow-provider-rtk"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook needs from an Airflow connection, resolved once."""
+
+    base_url: str
+    token: str
+    account_id: str
+    app_id: str
+
+    @property
+    def app_base(self) -> str:
+        """The URL every recordings path hangs off."""
+        return (
+            f"{self.base_url.rstrip('/')}/accounts/{quote(self.account_id, safe='')}"
+            f"/realtime/kit/{quote(self.app_id, safe='')}"
+        )
+
+    def __repr__(self) -> str:  # never show the token
+        return (
+            f"ConnectionSettings(base_url={self.base_url!r}, account_id={self.account_id!r}, "
+            f"app_id={self.app_id!r})"
+        )
+
+
+def settings_from(
+    conn: Connection, conn_id: str, *, account_id: str | None = None, app_id: str | None = None
+) -> ConnectionSettings:
+    """Resolve a connection (overridden by ``account_id`` / ``app_id`` when given), or raise
+    ``RealtimeKitConfigError`` naming the missing field and where to set it."""
+    where = f"connection '{conn_id}'"
+    token = (conn.password or "").strip()
+    if not token:
+        raise RealtimeKitConfigError(
+            f'{where} has no API token: set the connection\'s Password field ("password" in the '
+            "AIRFLOW_CONN_... JSON) to a Cloudflare API token with the Realtime permission"
+        )
+    extras = conn.extra_dejson
+    account_id = account_id or _extra(extras, "account_id")
+    app_id = app_id or _extra(extras, "app_id")
+    for name, value in (("account_id", account_id), ("app_id", app_id)):
+        if not value:
+            raise RealtimeKitConfigError(
+                f"{where} has no {name}: set the '{name}' extra field of the connection (\"extra\": "
+                f'{{"{name}": "..."}} in the AIRFLOW_CONN_... JSON) or pass {name}= to the hook/operator'
+            )
+    return ConnectionSettings(
+        base_url=_base_url(conn), token=token, account_id=cast("str", account_id), app_id=cast("str", app_id)
+    )
+
+
+def _extra(extras: Mapping[str, Any], name: str) -> str | None:
+    value = extras.get(name) or extras.get(f"extra__{CONN_TYPE}__{name}")
+    return str(value).strip() if value else None
+
+
+def _base_url(conn: Connection) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if conn.port and not parts.port:
+        host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
+    if parts.path in ("", "/"):
+        host = f"{host.rstrip('/')}/client/v4"
+    return host.rstrip("/")
+
+
+def ui_field_behaviour() -> dict[str, Any]:
+    """The connection form layout as Airflow 3.1's ``get_ui_field_behaviour`` wants it: the provider
+    info's ``ui-field-behaviour`` (which Airflow 3.2+ reads itself) with snake_case keys."""
+    from airflow_provider_rtk.get_provider_info import get_provider_info
+
+    (declared,) = (c for c in get_provider_info()["connection-types"] if c["connection-type"] == CONN_TYPE)
+    return {key.replace("-", "_"): value for key, value in declared["ui-field-behaviour"].items()}
