@@ -15,9 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError, retry_after
 
 DEFAULT_MAX_BACKOFF: float = 300.0
+
+
+def exponential(first: float, attempt: int, cap: float) -> float:
+    """``first`` doubled for each failure after the first (``attempt`` is 1-based), at most ``cap``: the
+    growth of every wait in the provider (poll back-off here, request retries in ``_retry``)."""
+    return min(cap, first * 2.0 ** (attempt - 1))
 
 
 def check_backoff_args(poll_interval: float, max_backoff: float, max_consecutive_errors: int | None) -> None:
@@ -66,11 +72,9 @@ class PollBackoff:
         if self.failing_since is None:
             self.failing_since = self.clock()
         self.failures += 1
-        retry_after = exc.retry_after if isinstance(exc, RealtimeKitApiError) else None
         if isinstance(exc, RealtimeKitApiError) and exc.status_code == 429:
             self.throttled += 1
-        delay = min(self.cap, self.interval * 2.0 ** (self.failures - 1))
-        return max(delay, retry_after or 0.0)
+        return max(exponential(self.interval, self.failures, self.cap), retry_after(exc) or 0.0)
 
     def should_warn(self) -> bool:
         """True at the 1st, 2nd, 4th, 8th... failure in a row: when a warning is worth a log line."""

@@ -23,7 +23,7 @@ import posixpath
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
@@ -35,10 +35,8 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitAuthError,
     RealtimeKitDownloadError,
-    RealtimeKitRateLimitError,
+    RealtimeKitError,
     RealtimeKitRecordingStateError,
-    RealtimeKitServerError,
-    RealtimeKitTransportError,
 )
 from airflow_provider_rtk.types import Recording
 
@@ -281,15 +279,16 @@ class TempFile:
 # -- transfer --------------------------------------------------------------------------------------------
 
 
-class _Interrupted(Exception):
+class _Interrupted(RealtimeKitError):
     """The body stopped before its end: resume from the bytes written."""
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 class _Restart(_Interrupted):
     """What was written cannot be continued (the file changed, a bad range): start over from zero."""
-
-
-_RESUMABLE = (_Interrupted, RealtimeKitTransportError, RealtimeKitServerError, RealtimeKitRateLimitError)
 
 
 def _body(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
@@ -306,8 +305,10 @@ def _body(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
 class Downloader:
     """Streams files of one recording, refreshing its presigned URLs when they expire.
 
-    :param max_resumes: resumes allowed per file after a dropped connection, a timeout, 429 or 5xx.
-    :param backoff: waits between resumes; a ``Retry-After`` is honoured up to its ``max_retry_after``.
+    :param max_resumes: resumes allowed per file after a transient failure (a dropped connection, a
+        timeout, 429 or 5xx).
+    :param backoff: its ``next_wait`` paces the resumes (``max_resumes`` replaces its attempt count); a
+        ``Retry-After`` beyond its ``max_retry_after`` ends the download rather than block the worker.
     """
 
     def __init__(
@@ -323,7 +324,7 @@ class Downloader:
         self.recording_id = recording["id"]
         self.chunk_size = chunk_size
         self.max_resumes = max_resumes
-        self.backoff = backoff
+        self.backoff = replace(backoff, max_attempts=max_resumes + 1)
         self._use(recording)
 
     def _use(self, recording: Recording) -> None:
@@ -402,8 +403,13 @@ class Downloader:
                 log.warning("%s: the storage answered 403 (expired URL?); fetching a fresh URL", where)
                 self.refresh()
                 just_refreshed = True
-            except _RESUMABLE as exc:
-                if resumes >= self.max_resumes:
+            except RealtimeKitError as exc:
+                if not exc.transient:
+                    if isinstance(exc, RealtimeKitApiError):
+                        raise RealtimeKitDownloadError(f"{where}: the storage refused it: {exc}") from exc
+                    raise
+                wait = self.backoff.next_wait(exc, resumes + 1)
+                if wait is None:
                     raise RealtimeKitDownloadError(
                         f"{where}: gave up after {resumes} resumes at byte {written} of {total}: {exc}"
                     ) from exc
@@ -411,7 +417,6 @@ class Downloader:
                 if isinstance(exc, _Restart):
                     handle.restart()
                     written, total, etag = 0, file.size, None
-                wait = min(self.backoff.wait_for(exc, resumes), self.backoff.max_retry_after)
                 log.warning(
                     "%s: %s; resuming from byte %d in %.2f s (resume %d of %d)",
                     where,
@@ -422,8 +427,6 @@ class Downloader:
                     self.max_resumes,
                 )
                 time.sleep(wait)
-            except RealtimeKitApiError as exc:
-                raise RealtimeKitDownloadError(f"{where}: the storage refused it: {exc}") from exc
 
     @staticmethod
     def _check(

@@ -1,16 +1,18 @@
-"""The retry policy, one for the sync hook and the async trigger path (tenacity).
+"""The retry policy: one for the sync hook, the async trigger path (tenacity), the hook's reconciled start
+and the download resumes.
 
-What is retried, and why:
+What is retried, and why (only transient errors, ``RealtimeKitError.transient``, ever are):
 
 - 429 for every method: the edge refused the request, so nothing happened and resending is safe.
-- Connection errors, timeouts, 502/503/504 for GET and PUT; 500 for GET only. These are idempotent
-  (PUT sets a state). A POST that fails this way is *ambiguous* and is never resent here: the hook
-  reconciles it instead (see ``RealtimeKitHook.start_recording``).
-- Any other 4xx surfaces at once: resending cannot fix it.
+- No response (connection errors, timeouts) and 5xx other than 500 for GET and PUT; 500 for GET only.
+  These are idempotent (PUT sets a state). A POST that fails this way is *ambiguous* and is never resent
+  here: the hook reconciles it instead (see ``RealtimeKitHook.start_recording``).
+- Anything else surfaces at once: resending cannot fix it.
 
-Waits grow exponentially with jitter, capped at ``max_wait``; a ``Retry-After`` from the server replaces
-the computed wait. A server asking for longer than ``max_retry_after`` is not waited on in-process: the
-error surfaces so that Airflow (task retry, trigger poll interval) handles the long wait.
+``next_wait`` is the one wait computation of every retry loop: exponential with jitter, capped at
+``max_wait``; a ``Retry-After`` from the server replaces it. A server asking for longer than
+``max_retry_after`` is not waited on in-process: the error surfaces so that Airflow (task retry, trigger
+poll interval) handles the long wait.
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ from typing import Any
 
 import tenacity
 
-from airflow_provider_rtk._wire import ApiRequest
+from airflow_provider_rtk._backoff import exponential
+from airflow_provider_rtk._wire import Request
 from airflow_provider_rtk.exceptions import (
-    RealtimeKitApiError,
     RealtimeKitInputError,
     RealtimeKitRateLimitError,
     RealtimeKitServerError,
-    RealtimeKitTransportError,
+    is_transient,
+    retry_after,
 )
 
 log = logging.getLogger(__name__)
-
-_IDEMPOTENT_RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -59,45 +60,56 @@ class RetryPolicy:
         if min(self.initial_wait, self.max_wait, self.jitter, self.max_retry_after) < 0:
             raise RealtimeKitInputError("retry waits: must not be negative")
 
-    def is_retryable(self, exc: BaseException, request: ApiRequest) -> bool:
-        """Whether resending ``request`` after ``exc`` is both useful and safe."""
-        retry_after = exc.retry_after if isinstance(exc, RealtimeKitApiError) else None
-        if retry_after is not None and retry_after > self.max_retry_after:
+    def is_retryable(self, exc: BaseException, request: Request) -> bool:
+        """Whether resending ``request`` after ``exc`` is both useful and safe (not how often or when)."""
+        if not is_transient(exc):
             return False
         if isinstance(exc, RealtimeKitRateLimitError):
             return True
         if not request.idempotent:
             return False
-        if isinstance(exc, RealtimeKitTransportError):
-            return True
-        if isinstance(exc, RealtimeKitServerError):
-            return exc.status_code in _IDEMPOTENT_RETRY_STATUSES or (
-                exc.status_code == 500 and request.method == "GET"
-            )
-        return False
+        return (
+            not (isinstance(exc, RealtimeKitServerError) and exc.status_code == 500)
+            or request.method == "GET"
+        )
 
     def backoff(self, attempt: int) -> float:
         """The computed wait after ``attempt`` failed attempts (1-based), jitter included."""
-        base: float = min(self.max_wait, self.initial_wait * 2.0 ** (attempt - 1))
-        return base + random.uniform(0, self.jitter)
+        return exponential(self.initial_wait, attempt, self.max_wait) + random.uniform(0, self.jitter)
 
-    def wait_for(self, exc: BaseException | None, attempt: int) -> float:
-        """``Retry-After`` when the server gave one, else the exponential backoff."""
-        if isinstance(exc, RealtimeKitApiError) and exc.retry_after is not None:
-            return exc.retry_after
-        return self.backoff(attempt)
+    def next_wait(self, exc: BaseException | None, attempt: int) -> float | None:
+        """Seconds to wait after ``attempt`` failed attempts (1-based) before the next one, or None when
+        none should follow: ``max_attempts`` reached, or the server's ``Retry-After`` beyond
+        ``max_retry_after``. ``Retry-After`` when the server gave one, else the exponential backoff."""
+        if attempt >= self.max_attempts:
+            return None
+        asked = retry_after(exc) if exc is not None else None
+        if asked is None:
+            return self.backoff(attempt)
+        return asked if asked <= self.max_retry_after else None
 
-    def _tenacity_kwargs(self, request: ApiRequest) -> dict[str, Any]:
+    def _tenacity_kwargs(self, request: Request) -> dict[str, Any]:
+        waits: dict[int, float | None] = {}
+
+        def planned(state: tenacity.RetryCallState) -> float | None:
+            # tenacity asks both ``wait`` and ``stop``: one computation (one jitter draw) serves both.
+            if state.attempt_number not in waits:
+                exc = state.outcome.exception() if state.outcome else None
+                waits[state.attempt_number] = self.next_wait(exc, state.attempt_number)
+            return waits[state.attempt_number]
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return planned(state) is None
+
         def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            return self.wait_for(exc, state.attempt_number)
+            return planned(state) or 0.0
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "RealtimeKit %s %s failed (%s); attempt %d of %d, retrying in %.2f s",
                 request.method,
-                request.path,
+                request.target,
                 exc,
                 state.attempt_number,
                 self.max_attempts,
@@ -105,15 +117,15 @@ class RetryPolicy:
             )
 
         return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "stop": stop,
             "retry": tenacity.retry_if_exception(lambda exc: self.is_retryable(exc, request)),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
-    def retrying(self, request: ApiRequest) -> tenacity.Retrying:
+    def retrying(self, request: Request) -> tenacity.Retrying:
         return tenacity.Retrying(**self._tenacity_kwargs(request))
 
-    def async_retrying(self, request: ApiRequest) -> tenacity.AsyncRetrying:
+    def async_retrying(self, request: Request) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(**self._tenacity_kwargs(request))

@@ -146,6 +146,11 @@ def api_error_class(status_code: int) -> type[RealtimeKitApiError]:
     return _STATUS_CLASSES.get(status_code, RealtimeKitApiError)
 
 
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds the server asked to wait (``Retry-After``) with ``exc``, if it did."""
+    return exc.retry_after if isinstance(exc, RealtimeKitApiError) else None
+
+
 def is_transient(exc: BaseException) -> bool:
     """``exc.transient`` for the provider's errors; False for anything else."""
     return isinstance(exc, RealtimeKitError) and exc.transient

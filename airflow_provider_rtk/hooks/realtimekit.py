@@ -342,8 +342,8 @@ class RealtimeKitHook(BaseHook):
                 found = self._reconcile_start(meeting_id, called_at, exc)
                 if found is not None:
                     return found
-                wait = self.retry_policy.wait_for(exc, attempt)
-                if attempt >= self.retry_policy.max_attempts or wait > self.retry_policy.max_retry_after:
+                wait = self.retry_policy.next_wait(exc, attempt)
+                if wait is None:
                     raise
                 log.warning(
                     "RealtimeKit start for meeting %s failed (%s) and created no recording; "
