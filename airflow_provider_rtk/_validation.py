@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 from airflow_provider_rtk._timestamps import format_api_time, parse_api_time
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
@@ -18,31 +18,42 @@ from airflow_provider_rtk.types import RECORDING_STATUSES
 
 log = logging.getLogger(__name__)
 
-START_FIELDS: Final[tuple[str, ...]] = (
-    "meeting_id",
-    "allow_multiple_recordings",
-    "audio_config",
-    "file_name_prefix",
-    "interactive_config",
-    "max_seconds",
-    "realtimekit_bucket_config",
-    "rtmp_out_config",
-    "storage_config",
-    "url",
-    "video_config",
-)
-#: Keyword filters of ``GET recordings`` (``page_no`` is the pager's own).
-LIST_FILTERS: Final[tuple[str, ...]] = (
-    "meeting_id",
-    "status",
-    "start_time",
-    "end_time",
-    "expired",
-    "search",
-    "sort_by",
-    "sort_order",
-    "per_page",
-)
+
+class StartOptions(TypedDict, total=False):
+    """The body fields of ``POST recordings`` besides ``meeting_id``: ``start_recording``'s keywords.
+
+    ``None`` means "not sent" (operators pass every field).
+    """
+
+    allow_multiple_recordings: bool | None
+    audio_config: Mapping[str, Any] | None
+    file_name_prefix: str | None
+    interactive_config: Mapping[str, Any] | None
+    max_seconds: int | None
+    realtimekit_bucket_config: Mapping[str, Any] | None
+    rtmp_out_config: Mapping[str, Any] | None
+    storage_config: Mapping[str, Any] | None
+    url: str | None
+    video_config: Mapping[str, Any] | None
+
+
+class ListFilters(TypedDict, total=False):
+    """The filters of ``GET recordings`` (``page_no`` is the pager's own); ``None`` means "no filter"."""
+
+    meeting_id: str | None
+    status: str | Iterable[str] | None
+    start_time: datetime | str | None
+    end_time: datetime | str | None
+    expired: bool | None
+    search: str | None
+    sort_by: str | None
+    sort_order: str | None
+    per_page: int | None
+
+
+#: ``meeting_id`` and every ``StartOptions`` field: what the start operator takes.
+START_FIELDS: Final[tuple[str, ...]] = ("meeting_id", *StartOptions.__annotations__)
+LIST_FILTERS: Final[tuple[str, ...]] = tuple(ListFilters.__annotations__)
 ACTIONS: Final[tuple[str, ...]] = ("stop", "pause", "resume")
 SORT_ORDERS: Final[tuple[str, ...]] = ("ASC", "DESC")
 SORT_BY: Final[tuple[str, ...]] = ("invokedTime",)
@@ -195,12 +206,12 @@ def check_storage_config(value: object, field: str = "storage_config") -> dict[s
 
 def build_start_body(meeting_id: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``start_recording`` keywords and return the JSON body (``None`` values dropped)."""
-    unknown = sorted(set(fields) - set(START_FIELDS[1:]))
+    unknown = sorted(set(fields) - set(StartOptions.__annotations__))
     if unknown:
         raise _fail(
             ", ".join(unknown),
             f"unknown start_recording field(s) (meeting_id is the first argument); "
-            f"allowed: {_allowed(START_FIELDS[1:])}",
+            f"allowed: {_allowed(StartOptions.__annotations__)}",
         )
     body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if meeting_id is not None:
@@ -298,23 +309,15 @@ def iso_time(field: str, value: datetime | str) -> str:
     return format_api_time(parsed)
 
 
-def build_list_params(
-    *,
-    meeting_id: str | None = None,
-    status: str | Iterable[str] | None = None,
-    start_time: datetime | str | None = None,
-    end_time: datetime | str | None = None,
-    expired: bool | None = None,
-    search: str | None = None,
-    sort_by: str | None = None,
-    sort_order: str | None = None,
-    per_page: int | None = None,
-) -> dict[str, str]:
+def build_list_params(**filters: Unpack[ListFilters]) -> dict[str, str]:
     """Query parameters for ``GET recordings`` (without ``page_no``, which the pager adds)."""
+    unknown = sorted(set(filters) - set(LIST_FILTERS))
+    if unknown:
+        raise _fail(", ".join(unknown), f"unknown recordings filter(s); allowed: {_allowed(LIST_FILTERS)}")
     params: dict[str, str] = {}
-    if meeting_id is not None:
+    if (meeting_id := filters.get("meeting_id")) is not None:
         params["meeting_id"] = require_id("meeting_id", meeting_id)
-    if status is not None:
+    if (status := filters.get("status")) is not None:
         statuses = [status] if isinstance(status, str) else list(status)
         if not statuses:
             raise _fail("status", f"must name at least one of {_allowed(RECORDING_STATUSES)}")
@@ -322,22 +325,22 @@ def build_list_params(
             check_enum("status", value, RECORDING_STATUSES)
         # The schema declares explode: false, i.e. one comma-separated value.
         params["status"] = ",".join(statuses)
-    if start_time is not None:
+    if (start_time := filters.get("start_time")) is not None:
         params["start_time"] = iso_time("start_time", start_time)
-    if end_time is not None:
+    if (end_time := filters.get("end_time")) is not None:
         params["end_time"] = iso_time("end_time", end_time)
     if start_time is not None and end_time is not None and params["start_time"] > params["end_time"]:
         raise _fail(
             "start_time", f"must not be after end_time ({params['start_time']} > {params['end_time']})"
         )
-    if expired is not None:
+    if (expired := filters.get("expired")) is not None:
         params["expired"] = "true" if check_bool("expired", expired) else "false"
-    if search is not None:
+    if (search := filters.get("search")) is not None:
         params["search"] = check_str("search", search)
-    if sort_by is not None:
+    if (sort_by := filters.get("sort_by")) is not None:
         params["sort_by"] = check_enum("sort_by", sort_by, SORT_BY)
-    if sort_order is not None:
+    if (sort_order := filters.get("sort_order")) is not None:
         params["sort_order"] = check_enum("sort_order", sort_order, SORT_ORDERS)
-    if per_page is not None:
+    if (per_page := filters.get("per_page")) is not None:
         params["per_page"] = str(check_int("per_page", per_page, (1, 100)))
     return params

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import requests
 from airflow.sdk import BaseHook
@@ -31,6 +31,8 @@ from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk._validation import (
     ACTIONS,
+    ListFilters,
+    StartOptions,
     build_list_params,
     build_start_body,
     build_track_body,
@@ -287,7 +289,9 @@ class RealtimeKitHook(BaseHook):
                 return
             page_no += 1
 
-    async def alist_recordings_page(self, *, page_no: int = 1, **filters: Any) -> RecordingPage:
+    async def alist_recordings_page(
+        self, *, page_no: int = 1, **filters: Unpack[ListFilters]
+    ) -> RecordingPage:
         """One page of ``list_recordings`` for async callers (the trigger's shared poller)."""
         filters.setdefault("per_page", DEFAULT_PER_PAGE)
         params = build_list_params(**filters)
@@ -312,7 +316,7 @@ class RealtimeKitHook(BaseHook):
 
     # -- writes -----------------------------------------------------------------------------------------
 
-    def start_recording(self, meeting_id: str | None, **fields: Any) -> Recording:
+    def start_recording(self, meeting_id: str | None, **fields: Unpack[StartOptions]) -> Recording:
         """Start recording a meeting; ``fields`` are the API's body fields (``max_seconds``,
         ``storage_config``, ``video_config``...).
 
