@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from airflow_provider_rtk.testing.emulator.server import RealtimeKitEmulator
+from airflow_provider_rtk.testing.emulator.emulator import RealtimeKitEmulator
 
 
 def _parser() -> argparse.ArgumentParser:
