@@ -33,7 +33,7 @@ def test_plugin_enabled_through_pytest_plugins(tmp_path: Path) -> None:
 
             def test_plugin_import_is_cheap():
                 # Only the fixture imports the emulator; loading the plugin does not.
-                assert "airflow_provider_rtk.testing.emulator.server" not in sys.modules
+                assert "airflow_provider_rtk.testing.emulator.emulator" not in sys.modules
 
             def test_uses_emulator(realtimekit_emulator):
                 conn = json.loads(os.environ["AIRFLOW_CONN_REALTIMEKIT_DEFAULT"])

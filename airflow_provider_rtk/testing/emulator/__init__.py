@@ -9,7 +9,9 @@ It serves the six recording endpoints over real HTTP (stdlib ``http.server``, HT
 * presigned-like download URLs served by the emulator itself: deterministic bytes of any size (even
   several GiB, never held in memory), Range requests, ETag, S3-style expiry;
 * fault injection (error status + Retry-After, delay, dropped connection before or after the request
-  took effect, connection dropped mid-body) and a log of every request and response.
+  took effect, connection dropped mid-body), for the next N requests or for N seconds (``duration``),
+  refused connections for N seconds (:meth:`~RealtimeKitEmulator.refuse_connections`), and a log of
+  every request and response.
 
 Example::
 
@@ -21,10 +23,33 @@ Example::
         emu.add_fault(method="GET", path=r"/recordings/", status=429, retry_after=1)
         ...
 
-Run it standalone with ``rtk-emulator`` or ``python -m airflow_provider_rtk.testing.emulator``.
+Run it standalone with ``rtk-emulator`` or ``python -m airflow_provider_rtk.testing.emulator``
+(``--help`` lists the options).
+
+Admin endpoint
+--------------
+Off by default; enabled by ``RealtimeKitEmulator(admin=True)`` or ``rtk-emulator --admin``. It lets
+another process (a deployment test) drive a running emulator: JSON over HTTP on the emulator's own port,
+under ``/_emulator/`` (outside ``/client/v4``), without authentication (a loopback test tool). Admin
+requests bypass faults and are not in the request log. Errors answer ``{"error": "..."}`` (400, 404, 405).
+
+* ``POST /_emulator/faults`` with :class:`Fault` fields (``method``, ``path`` regex, ``status``,
+  ``retry_after``, ``envelope``, ``message``, ``delay``, ``drop``, ``apply``, ``drop_after_bytes``,
+  ``times``, ``duration``) -> 201 ``{"id": N}``; ``GET /_emulator/faults`` -> ``{"faults": [{"id", ...,
+  "hits", "active"}]}``; ``DELETE /_emulator/faults`` removes them all.
+* ``POST /_emulator/refuse`` ``{"seconds": N}`` -> 200: the listening socket and every open connection
+  are closed for N seconds (clients get connection refused), then the emulator listens again on the same
+  port by itself.
+* ``GET /_emulator/requests`` -> ``{"requests": [{"time": <epoch s>, "method", "path", "status"}]}``
+  (``status`` null when no answer was sent; never a query, header or body); ``DELETE`` clears the log.
+* ``POST /_emulator/recordings`` with :meth:`~RealtimeKitEmulator.seed_recording` arguments
+  (``invoked_time`` as ISO 8601) -> 201 and the recording's API view.
+* ``GET /_emulator/recordings/{id}/sha256?kind=video|audio|<layer>`` -> ``{"sha256": "..."}`` (default
+  ``video``).
 """
 
-from airflow_provider_rtk.testing.emulator.faults import Fault, RequestRecord
-from airflow_provider_rtk.testing.emulator.server import RealtimeKitEmulator
+from airflow_provider_rtk.testing.emulator.emulator import RealtimeKitEmulator
+from airflow_provider_rtk.testing.emulator.faults import Fault
+from airflow_provider_rtk.testing.emulator.request_log import RequestRecord
 
 __all__ = ["Fault", "RealtimeKitEmulator", "RequestRecord"]

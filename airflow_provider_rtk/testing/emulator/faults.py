@@ -1,11 +1,11 @@
-"""Fault injection and the request log: what a test uses to break the emulator and to inspect traffic."""
+"""Fault injection: the rules a test adds to make the emulator fail, matched against each request."""
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from airflow_provider_rtk.testing.emulator.errors import Envelope
 
@@ -17,6 +17,10 @@ class Fault:
     ``drop`` takes precedence over ``status``; ``delay`` combines with either. ``apply`` only matters with
     ``drop``: it processes the request (e.g. creates the recording) before the response is lost.
     ``times=None`` matches forever; ``hits`` counts the requests this fault affected.
+
+    ``duration`` makes the rule time-based instead of count-based: it affects every matching request for
+    ``duration`` real seconds from its creation (an outage, a throttling storm), and ``times`` is then
+    not used (set to None). Like ``delay``, it is measured in real seconds, not on the emulator clock.
     """
 
     method: str | None = None
@@ -31,7 +35,10 @@ class Fault:
     drop_after_bytes: int | None = None
     times: int | None = 1
     hits: int = 0
+    duration: float | None = None
+    id: int | None = field(default=None, init=False, compare=False)
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _expires_at: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.envelope not in ("rtk", "cf"):
@@ -40,11 +47,25 @@ class Fault:
             raise ValueError(f"status must be an HTTP status code, not {self.status}")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1 (or None for forever)")
+        if self.duration is not None:
+            if self.duration <= 0:
+                raise ValueError(f"duration must be a positive number of seconds, not {self.duration}")
+            self.times = None
+            self._expires_at = time.monotonic() + self.duration
+        if self.delay < 0:
+            raise ValueError(f"delay must not be negative, not {self.delay}")
         self._pattern = re.compile(self.path) if self.path is not None else None
 
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this fault still has uses left and applies to ``method path``."""
+    @property
+    def active(self) -> bool:
+        """Whether the rule can still affect a request: uses left and, if time-based, not expired."""
         if self.times is not None and self.hits >= self.times:
+            return False
+        return self._expires_at is None or time.monotonic() < self._expires_at
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault is still active and applies to ``method path``."""
+        if not self.active:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -61,11 +82,18 @@ class FaultSet:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._next_id = 1
 
     def add(self, fault: Fault) -> Fault:
+        """Append ``fault`` and number it (``fault.id``, from 1, never reused)."""
         with self._lock:
+            fault.id, self._next_id = self._next_id, self._next_id + 1
             self._faults.append(fault)
         return fault
+
+    def snapshot(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
 
     def clear(self) -> None:
         with self._lock:
@@ -78,55 +106,3 @@ class FaultSet:
                     fault.hits += 1
                     return fault
         return None
-
-
-@dataclass
-class RequestRecord:
-    """One request the emulator received and what it answered.
-
-    A record is logged as soon as the request is read; the response fields are filled in just before
-    the answer is sent. ``url`` is the absolute URL (``http://`` + Host header + request target as
-    received); ``path`` is the request target without its query. ``status`` is None while the request is
-    in flight (e.g. delayed) and when no response was sent (a dropped connection); with
-    ``drop_after_bytes`` the status line was sent, so it is recorded.
-    """
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    json: Any | None
-    status: int | None = None
-    response_json: Any | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-
-
-class RequestLog:
-    """Thread-safe append-only list of :class:`RequestRecord`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: list[RequestRecord] = []
-
-    def append(self, record: RequestRecord) -> None:
-        with self._lock:
-            self._records.append(record)
-
-    def snapshot(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._records)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
-
-    def count(self, method: str | None = None, path: str | None = None) -> int:
-        pattern = re.compile(path) if path is not None else None
-        return sum(
-            1
-            for record in self.snapshot()
-            if (method is None or record.method == method.upper())
-            and (pattern is None or pattern.search(record.path))
-        )

@@ -1,99 +1,48 @@
-"""The HTTP side of the emulator: routing, file downloads, fault handling and the emulator object."""
+"""The HTTP transport: read and log a request, apply its fault, hand it to the routes, write the answer.
+
+It knows nothing of recordings: what to answer comes from :class:`Services`. :class:`HttpServer` serves
+in a background thread and can stop listening for a while, then listen again on the same port.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import secrets
 import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_rtk.testing.emulator.content import iter_content
-from airflow_provider_rtk.testing.emulator.errors import (
-    CF_AUTH_CODE,
-    CF_METHOD_CODE,
-    CF_ROUTE_CODE,
-    ApiError,
-    Envelope,
-    bad_request,
-    cf_error_body,
-    rtk_error_body,
-)
-from airflow_provider_rtk.testing.emulator.faults import Fault, FaultSet, RequestLog, RequestRecord
-from airflow_provider_rtk.testing.emulator.state import Clock, FileError, FileGrant, RecordingStore, Settings
-from airflow_provider_rtk.testing.emulator.validation import (
-    ApiVersion,
-    parse_action,
-    parse_list_query,
-    parse_start,
-    parse_track,
-)
+from airflow_provider_rtk.testing.emulator.faults import FaultSet
+from airflow_provider_rtk.testing.emulator.request_log import RequestLog, RequestRecord, access_log_line
+from airflow_provider_rtk.testing.emulator.responses import Response, fault_response
 
-API_PREFIX = "/client/v4"
-FILES_PREFIX = "/_files/"
-_APP_PATH = re.compile(r"/client/v4/accounts/([^/]+)/realtime/kit/([^/]+)(/.*)?")
-_JSON = "application/json; charset=utf-8"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+ADMIN_PREFIX = "/_emulator/"
 
 
-@dataclass
-class FileBody:
-    """A byte range of an emulated file, streamed rather than held in memory."""
+@dataclass(frozen=True)
+class Services:
+    """What the transport needs from the emulator.
 
-    seed: str
-    start: int
-    stop: int
+    ``route`` answers an API or file request (``origin`` is ``http://`` + the Host header); ``admin``
+    answers ``/_emulator/`` requests when the admin endpoint is enabled (they bypass faults and the
+    request log); ``http_date`` renders the ``Date`` header; ``stopping`` ends fault delays early.
+    """
 
-
-@dataclass
-class Response:
-    """An answer before it is written: the body is bytes, or a :class:`FileBody` to stream."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes | FileBody = b""
-
-    @property
-    def length(self) -> int:
-        return self.body.stop - self.body.start if isinstance(self.body, FileBody) else len(self.body)
-
-
-def json_response(status: int, payload: Any) -> Response:
-    return Response(status, {"Content-Type": _JSON}, json.dumps(payload).encode())
-
-
-def error_response(error: ApiError) -> Response:
-    return json_response(error.status, error.body())
-
-
-def fault_response(fault: Fault) -> Response:
-    assert fault.status is not None
-    if fault.envelope == "cf":
-        body = cf_error_body(CF_AUTH_CODE, fault.error_message)
-    else:
-        body = rtk_error_body(fault.status, fault.error_message)
-    response = json_response(fault.status, body)
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = str(fault.retry_after)
-    return response
-
-
-def s3_error_response(error: FileError) -> Response:
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{error.code}</Code><Message>{error.message}</Message></Error>"
-    )
-    return Response(error.status, {"Content-Type": "application/xml"}, xml.encode())
+    route: Callable[[RequestRecord, str], Response]
+    admin: Callable[[RequestRecord], Response] | None
+    faults: FaultSet
+    log: RequestLog
+    http_date: Callable[[], str]
+    stopping: threading.Event
+    access_log: TextIO | None = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,15 +53,14 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: the request log is the place to look."""
+        """Stay quiet: the request log (and the optional access log) is the place to look."""
 
     def version_string(self) -> str:
         return "cloudflare"
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The ``Date`` header follows the emulator clock, like every timestamp the emulator reports."""
-        clock = self.server.emulator._store.clock
-        return format_datetime(clock.to_datetime(clock.now()), usegmt=True)
+        return self.server.services.http_date()
 
     def do_GET(self) -> None:
         self._handle()
@@ -132,12 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
-        """Log the request as soon as it is read (so in-flight and delayed requests count), apply any
-        fault, and fill in the answer before the client can see it."""
-        emulator = self.server.emulator
+        services = self.server.services
         body = self._read_body()
         target = urlsplit(self.path)
-        host = self.headers.get("Host") or f"{emulator.host}:{emulator.port}"
+        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
         record = RequestRecord(
             method=self.command,
             path=target.path,
@@ -147,21 +93,36 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             json=_parse_json(body),
         )
-        emulator._log.append(record)
-        fault = emulator._faults.take(self.command, target.path)
-        if fault is not None and fault.delay and emulator._stopping.wait(fault.delay):
+        try:
+            if services.admin is not None and target.path.startswith(ADMIN_PREFIX):
+                self._answer(record, services.admin(record), None)
+            else:
+                self._handle_api(record, f"http://{host}")
+        finally:
+            if services.access_log is not None:
+                print(access_log_line(record), file=services.access_log, flush=True)
+
+    def _handle_api(self, record: RequestRecord, origin: str) -> None:
+        """Log the request as soon as it is read (so in-flight and delayed requests count), apply any
+        fault, and fill in the answer before the client can see it."""
+        services = self.server.services
+        services.log.append(record)
+        fault = services.faults.take(record.method, record.path)
+        if fault is not None and fault.delay and services.stopping.wait(fault.delay):
             self.close_connection = True
             return
         if fault is not None and fault.drop:
             if fault.apply:
-                emulator._route(record, f"http://{host}")
+                services.route(record, origin)
             self.close_connection = True
             return
         if fault is not None and fault.status is not None:
             response = fault_response(fault)
         else:
-            response = emulator._route(record, f"http://{host}")
-        limit = fault.drop_after_bytes if fault is not None else None
+            response = services.route(record, origin)
+        self._answer(record, response, fault.drop_after_bytes if fault is not None else None)
+
+    def _answer(self, record: RequestRecord, response: Response, limit: int | None) -> None:
         headers = self._headers(response, limit)
         record.response_headers = headers
         if isinstance(response.body, bytes):
@@ -218,11 +179,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], emulator: RealtimeKitEmulator) -> None:
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], services: Services) -> None:
+        self.services = services
         self._open: set[socket.socket] = set()
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._local = threading.local()  # the connection a worker thread serves
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -231,6 +193,16 @@ class _Server(ThreadingHTTPServer):
         # HTTPServer.server_bind would resolve the host name (socket.getfqdn), which can stall on DNS.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def rebind(self) -> None:
+        """A new listening socket on the address the first one had (same port, ``SO_REUSEADDR``)."""
+        self.socket = socket.socket(self.address_family, self.socket_type)
+        try:
+            self.server_bind()
+            self.server_activate()
+        except OSError:
+            self.socket.close()
+            raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         worker = threading.Thread(
@@ -243,84 +215,59 @@ class _Server(ThreadingHTTPServer):
             self._workers.append(worker)
         worker.start()
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self._local.connection = request
+        super().process_request_thread(request, client_address)
+
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
             self._open.discard(request)
         super().shutdown_request(request)
 
-    def close_connections(self) -> None:
-        """Shut down every open connection (waking its thread) and join all connection threads."""
+    def close_connections(self, *, join: bool) -> None:
+        """Shut down every open connection (waking its thread); with ``join``, wait for all their threads.
+
+        Called from a connection's own thread (an admin request), that connection is spared: it closes
+        once its answer is written (the answer says ``Connection: close``).
+        """
         with self._lock:
             connections, workers = list(self._open), list(self._workers)
+        own = getattr(self._local, "connection", None)
         for connection in connections:
+            if connection is own:
+                continue
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-        for worker in workers:
-            worker.join()
+        if join:
+            for worker in workers:
+                if worker is not threading.current_thread():
+                    worker.join()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):
-            return  # the client went away (reset, broken pipe) or stop() closed the connection
+            return  # the client went away (reset, broken pipe) or the emulator closed the connection
         super().handle_error(request, client_address)
 
 
-class RealtimeKitEmulator:
-    """A local, real-HTTP stand-in for the six RealtimeKit recording endpoints (plus presigned file URLs).
+class HttpServer:
+    """The listening socket and its serving thread. Binds on construction (``port`` 0 picks a free one)."""
 
-    All durations are API seconds; ``time_scale`` real seconds elapse per API second, and :meth:`advance`
-    moves the clock forward without sleeping. See the package docstring for an overview.
-    """
-
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token: str = "rtk-emulator-token",
-        account_id: str = "023e105f4ecef8ad9ca31a8372d0c353",
-        app_id: str = "2a95132c15732412d22c1476fa83f27a",
-        api_version: ApiVersion = "current",
-        time_scale: float = 1.0,
-        invoked_seconds: float = 2.0,
-        upload_seconds: float = 3.0,
-        file_size: int = 1_048_576,
-        audio_file_size: int = 262_144,
-        download_url_ttl: int = 7 * 24 * 3600,
-        error_on_short_recordings: bool = False,
-    ) -> None:
-        if api_version not in ("current", "legacy"):
-            raise ValueError(f"api_version must be 'current' or 'legacy', not {api_version!r}")
-        self.host = host
-        self.token = token
-        self.account_id = account_id
-        self.app_id = app_id
-        self.api_version: ApiVersion = api_version
-        self._faults = FaultSet()
-        self._log = RequestLog()
-        self._stopping = threading.Event()
-        self._store = RecordingStore(
-            Settings(
-                invoked_seconds=invoked_seconds,
-                upload_seconds=upload_seconds,
-                file_size=file_size,
-                audio_file_size=audio_file_size,
-                download_url_ttl=download_url_ttl,
-                error_on_short_recordings=error_on_short_recordings,
-            ),
-            Clock(time_scale),
-        )
-        self._requested_port = port
-        self._server: _Server | None = None
+    def __init__(self, host: str, port: int, services: Services) -> None:
+        self._server = _Server((host, port), services)
         self._thread: threading.Thread | None = None
 
-    # Server lifecycle
+    @property
+    def port(self) -> int:
+        return self._server.server_port
 
-    def start(self) -> RealtimeKitEmulator:
-        """Bind and serve in a background thread. Returns ``self``."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self.host, self._requested_port), self)
+    @property
+    def listening(self) -> bool:
+        return self._thread is not None
+
+    def serve(self) -> None:
+        """Accept connections in a background thread."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -328,273 +275,24 @@ class RealtimeKitEmulator:
             daemon=True,
         )
         self._thread.start()
-        return self
+
+    def close_listener(self) -> None:
+        """Stop accepting and close the listening socket (new clients get ECONNREFUSED) and every open
+        connection. Safe to call from a connection's own thread."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+        self._server.close_connections(join=False)
+
+    def reopen_listener(self) -> None:
+        """Listen again on the same port after :meth:`close_listener` (raises OSError if it is taken)."""
+        if self._thread is None:
+            self._server.rebind()
+            self.serve()
 
     def stop(self) -> None:
-        """Stop serving, close every open connection and join all threads. Idempotent."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        server.close_connections()
-        self._server = self._thread = None
-
-    def __enter__(self) -> RealtimeKitEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running: call start() first")
-        return self._server.server_port
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL, e.g. ``http://127.0.0.1:PORT/client/v4``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{API_PREFIX}"
-
-    # Airflow connection
-
-    def connection_json(self, conn_id: str | None = None) -> str:
-        """The Airflow connection (JSON form) pointing at this emulator.
-
-        Airflow's JSON connection format has no id field; ``conn_id`` is accepted so call sites can read
-        like :meth:`env`, and does not change the result.
-        """
-        del conn_id
-        return json.dumps(
-            {
-                "conn_type": "realtimekit",
-                "host": self.base_url,
-                "password": self.token,
-                "extra": {"account_id": self.account_id, "app_id": self.app_id},
-            }
-        )
-
-    def env(self, conn_id: str = "realtimekit_default") -> dict[str, str]:
-        """Environment variables that define the connection ``conn_id``."""
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": self.connection_json()}
-
-    # Faults and the request log
-
-    def add_fault(
-        self,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        status: int | None = None,
-        retry_after: int | str | None = None,
-        envelope: Envelope = "rtk",
-        message: str | None = None,
-        delay: float = 0.0,
-        drop: bool = False,
-        apply: bool = False,
-        drop_after_bytes: int | None = None,
-        times: int | None = 1,
-    ) -> Fault:
-        """Make the next ``times`` matching requests fail; see :class:`Fault`."""
-        return self._faults.add(
-            Fault(
-                method=method,
-                path=path,
-                status=status,
-                retry_after=retry_after,
-                envelope=envelope,
-                message=message,
-                delay=delay,
-                drop=drop,
-                apply=apply,
-                drop_after_bytes=drop_after_bytes,
-                times=times,
-            )
-        )
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """A snapshot of every request received so far, oldest first."""
-        return self._log.snapshot()
-
-    def clear_requests(self) -> None:
-        self._log.clear()
-
-    def count(self, method: str | None = None, path: str | None = None) -> int:
-        """How many logged requests match ``method`` and the regex ``path`` (searched in the path)."""
-        return self._log.count(method, path)
-
-    # State controls
-
-    def _origin(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}" if self._server is not None else f"http://{host}"
-
-    def seed_recording(
-        self,
-        *,
-        meeting_id: str | None = None,
-        status: str = "UPLOADED",
-        invoked_time: datetime | None = None,
-        file_size: int | None = None,
-        audio_file_size: int | None = None,
-        audio: bool = True,
-        track_layers: list[str] | None = None,
-        stop_reason: str | None = None,
-        meeting_title: str | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        """Create a recording directly in ``status`` and return its API view.
-
-        ``extra`` keys are merged into (and override) every view of the recording. ``stop_reason``
-        defaults to API_CALL for stopped recordings and INTERNAL_ERROR for ERRORED ones.
-        """
-        return self._store.seed(
-            meeting_id=meeting_id,
-            status=status,
-            invoked_time=invoked_time,
-            file_size=file_size,
-            audio_file_size=audio_file_size,
-            audio=audio,
-            track_layers=track_layers,
-            stop_reason=stop_reason,
-            meeting_title=meeting_title,
-            extra=extra,
-            file_base=self._origin(),
-        )
-
-    def set_status(self, recording_id: str, status: str, *, stop_reason: str | None = None) -> None:
-        """Force a recording into ``status`` now (e.g. ERRORED with stop_reason INTERNAL_ERROR)."""
-        self._store.force_status(recording_id, status, stop_reason)
-
-    def advance(self, seconds: float) -> None:
-        """Move the emulator clock forward by ``seconds`` API seconds."""
-        self._store.advance(seconds)
-
-    def recording(self, recording_id: str) -> dict[str, Any]:
-        """The API view of a recording now (with freshly issued download URLs once UPLOADED)."""
-        return self._store.get(recording_id, self._origin())
-
-    def expected_sha256(self, recording_id: str, kind: str = "video") -> str:
-        """sha256 of the bytes served for one file: ``video``, ``audio`` or a track layer name."""
-        return self._store.expected_sha256(recording_id, kind)
-
-    # Routing
-
-    def _route(self, record: RequestRecord, origin: str) -> Response:
-        """Answer one request (no faults here: the handler applies them)."""
-        try:
-            if record.path.startswith(FILES_PREFIX):
-                return self._serve_file(record)
-            return self._route_api(record, origin)
-        except ApiError as error:
-            return error_response(error)
-
-    def _route_api(self, record: RequestRecord, origin: str) -> Response:
-        not_routed = ApiError(
-            404,
-            f"Could not route to {record.path}, perhaps your object identifier is invalid?",
-            envelope="cf",
-            cf_code=CF_ROUTE_CODE,
-        )
-        if not record.path.startswith(API_PREFIX + "/"):
-            raise not_routed
-        if record.headers.get("Authorization") != f"Bearer {self.token}":
-            raise ApiError(401, "Authentication error", envelope="cf")
-        match = _APP_PATH.fullmatch(record.path)
-        if match is None:
-            raise not_routed
-        account_id, app_id, rest = match.group(1), match.group(2), match.group(3) or ""
-        if unquote(account_id) != self.account_id:
-            raise ApiError(403, "Unauthorized to access requested resource", envelope="cf")
-        if unquote(app_id) != self.app_id:
-            raise ApiError(404, "App not found")
-        segments = [unquote(part) for part in rest.strip("/").split("/")] if rest.strip("/") else []
-        method = record.method
-        store = self._store
-
-        if segments == ["recordings"]:
-            if method == "GET":
-                data, paging = store.list_recordings(parse_list_query(record.query, self.api_version), origin)
-                return json_response(200, {"success": True, "data": data, "paging": paging})
-            if method == "POST":
-                params = parse_start(self._json_body(record), self.api_version)
-                return json_response(200, {"success": True, "data": store.start(params, origin)})
-        elif segments == ["recordings", "track"] and method == "POST":
-            recording = store.start_track(parse_track(self._json_body(record), self.api_version), origin)
-            if self.api_version == "legacy":
-                return Response(200, {})
-            return json_response(200, {"success": True, "data": {"recording": recording}})
-        elif len(segments) == 3 and segments[:2] == ["recordings", "active-recording"]:
-            if method == "GET":
-                return json_response(200, {"success": True, "data": store.active(segments[2], origin)})
-        elif len(segments) == 2 and segments[0] == "recordings":
-            if method == "GET":
-                return json_response(200, {"success": True, "data": store.get(segments[1], origin)})
-            if method == "PUT":
-                action = parse_action(self._json_body(record))
-                return json_response(200, {"success": True, "data": store.act(segments[1], action, origin)})
-        else:
-            raise not_routed
-        raise ApiError(
-            405, f"Method {method} not allowed for {record.path}", envelope="cf", cf_code=CF_METHOD_CODE
-        )
-
-    @staticmethod
-    def _json_body(record: RequestRecord) -> Any:
-        if record.json is None:
-            raise bad_request("Request body must be a JSON object")
-        return record.json
-
-    def _serve_file(self, record: RequestRecord) -> Response:
-        parts = record.path[len(FILES_PREFIX) :].split("/")
-        if record.method not in ("GET", "HEAD"):
-            return s3_error_response(
-                FileError(405, "MethodNotAllowed", "The specified method is not allowed.")
-            )
-        if len(parts) != 2:
-            return s3_error_response(FileError(404, "NoSuchKey", "The specified key does not exist."))
-        try:
-            grant = self._store.open_file(unquote(parts[0]), unquote(parts[1]), record.query)
-        except FileError as error:
-            return s3_error_response(error)
-        return _file_response(grant, record.headers)
-
-
-def _file_response(grant: FileGrant, request_headers: dict[str, str]) -> Response:
-    """200 with the whole file, or 206/416 for one ``Range`` (a multi-range request gets the whole file)."""
-    headers = {
-        "Content-Type": grant.content_type,
-        "ETag": grant.etag,
-        "Last-Modified": format_datetime(grant.last_modified, usegmt=True),
-        "Accept-Ranges": "bytes",
-    }
-    size = grant.size
-    range_header = request_headers.get("Range")
-    if_range = request_headers.get("If-Range")
-    if range_header is None or (if_range is not None and if_range != grant.etag):
-        return Response(200, headers, FileBody(grant.seed, 0, size))
-    match = _RANGE.fullmatch(range_header.strip())
-    if match is None or match.group(1) == match.group(2) == "":
-        return Response(200, headers, FileBody(grant.seed, 0, size))
-    first, last = match.group(1), match.group(2)
-    if first == "":
-        start, stop = max(size - int(last), 0), size
-    elif last != "" and int(last) < int(first):
-        return Response(200, headers, FileBody(grant.seed, 0, size))  # an invalid range is ignored
-    else:
-        start, stop = int(first), size if last == "" else min(int(last) + 1, size)
-    if start >= stop:
-        headers["Content-Range"] = f"bytes */{size}"
-        return Response(416, headers)
-    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    return Response(206, headers, FileBody(grant.seed, start, stop))
+        """Close the listener and every connection, and join every thread."""
+        self.close_listener()
+        self._server.close_connections(join=True)

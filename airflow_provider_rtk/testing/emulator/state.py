@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 from airflow_provider_rtk.testing.emulator.content import content_etag, content_seed, content_sha256
 from airflow_provider_rtk.testing.emulator.errors import ApiError, bad_request
+from airflow_provider_rtk.testing.emulator.files import FileGrant
+from airflow_provider_rtk.testing.emulator.responses import FileError
 from airflow_provider_rtk.testing.emulator.validation import (
     ListParams,
     StartParams,
@@ -110,27 +112,6 @@ class StoredFile:
     size: int
     content_type: str
     in_bucket: bool
-
-
-@dataclass(frozen=True)
-class FileGrant:
-    """What the file endpoint needs to serve a file whose presigned URL checked out."""
-
-    seed: str
-    size: int
-    content_type: str
-    etag: str
-    last_modified: datetime
-
-
-class FileError(Exception):
-    """An S3-style failure of the file endpoint (``code`` is the S3 error code)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass
