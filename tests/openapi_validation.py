@@ -11,8 +11,8 @@ Usage, with the emulator's request log (any object with the same attributes work
 Both raise ``AssertionError`` with the schema errors when the exchange does not conform. Only API calls
 can be validated (not the presigned file URLs, which are not part of the spec).
 
-The spec is ``$RTK_OPENAPI_SPEC``, or ``recordings-openapi.json`` in ``../shared/reference/`` beside the
-repository. If neither exists the helper raises, so the calling test fails rather than skips.
+The spec is the project's own copy of the published one, ``tests/data/recordings-openapi.json``: a clone
+of the repository has everything its tests read.
 
 Where the spec and the service (api-notes.md) disagree, the helper follows the service, explicitly:
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -51,10 +50,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_ENV_VAR = "RTK_OPENAPI_SPEC"
-SPEC_FALLBACK = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "recordings-openapi.json"
-)
+SPEC = Path(__file__).resolve().parent / "data" / "recordings-openapi.json"
 SPEC_ORIGIN = "https://api.cloudflare.com"
 API_PREFIX = "/client/v4"
 
@@ -144,20 +140,9 @@ class _Response:
     headers: Headers = field(default_factory=Headers)
 
 
-def spec_path() -> Path:
-    """Where the spec is: ``$RTK_OPENAPI_SPEC`` or ``../shared/reference/`` beside the repository."""
-    path = Path(os.environ.get(SPEC_ENV_VAR) or SPEC_FALLBACK)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"OpenAPI spec not found at {path}: "
-            f"set {SPEC_ENV_VAR} or put shared/reference/ beside the repository"
-        )
-    return path
-
-
 @lru_cache(maxsize=1)
 def _spec_dict() -> dict[str, Any]:
-    spec: dict[str, Any] = json.loads(spec_path().read_text())
+    spec: dict[str, Any] = json.loads(SPEC.read_text())
     widened = copy.deepcopy(spec)
     recording = widened["components"]["schemas"]["realtimekit_Recording"]["properties"]
     declared = recording["download_url"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,11 +157,16 @@ def test_helper_rejects_nonconforming_requests(uploaded_get: RequestRecord) -> N
         validate_request(dataclasses.replace(uploaded_get, url="http://127.0.0.1/_files/x/video"))
 
 
-def test_missing_spec_fails_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv(openapi_validation.SPEC_ENV_VAR, str(tmp_path / "absent.json"))
-    with pytest.raises(FileNotFoundError, match="OpenAPI spec not found"):
-        openapi_validation.spec_path()
-
-
-def test_spec_is_found_for_this_checkout() -> None:
-    assert openapi_validation.spec_path().name == "recordings-openapi.json"
+def test_spec_is_the_repositorys_own_tracked_copy() -> None:
+    """A clone has the spec: it is in the repository (tracked by git), not read from beside it."""
+    repo = Path(__file__).resolve().parents[2]
+    spec = openapi_validation.SPEC
+    assert spec.is_relative_to(repo / "tests" / "data")
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", str(spec.relative_to(repo))],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+    )
+    assert tracked.returncode == 0, tracked.stderr
+    assert openapi_validation.openapi().spec["info"]["title"]
