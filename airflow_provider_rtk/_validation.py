@@ -8,6 +8,7 @@ Every error names the offending field and what is allowed, and is a ``RealtimeKi
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypedDict, Unpack
@@ -81,6 +82,8 @@ TRACK_OUTPUT_TYPES: Final[tuple[str, ...]] = ("REALTIMEKIT_BUCKET", "STORAGE_CON
 MAX_SECONDS_RANGE: Final[tuple[int, int]] = (60, 86400)
 VIDEO_SIZE_RANGE: Final[tuple[int, int]] = (1, 1920)
 MAX_TRACK_USER_IDS: Final[int] = 100
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_EXAMPLE: Final[str] = "97440c6a-140b-40a9-9499-b23fd7a3868a"
 
 
 def _fail(field: str, problem: str) -> RealtimeKitInputError:
@@ -101,6 +104,14 @@ def require_id(field: str, value: object) -> str:
             field, f"must be an id, without '/', '?', '#', '%' or '\\' and not '.' or '..', got {value!r}"
         )
     return value
+
+
+def require_uuid(field: str, value: object) -> str:
+    """A meeting or recording id: the API declares both ``format: uuid``."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not _UUID.fullmatch(text):
+        raise _fail(field, f"must be a UUID such as {_UUID_EXAMPLE!r} (8-4-4-4-12 hex digits), got {value!r}")
+    return text
 
 
 def check_enum(field: str, value: object, allowed: Iterable[str]) -> str:
@@ -215,7 +226,7 @@ def build_start_body(meeting_id: str | None, fields: Mapping[str, Any]) -> dict[
         )
     body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if meeting_id is not None:
-        body["meeting_id"] = require_id("meeting_id", meeting_id)
+        body["meeting_id"] = require_uuid("meeting_id", meeting_id)
     if "allow_multiple_recordings" in body:
         check_bool("allow_multiple_recordings", body["allow_multiple_recordings"])
     if "audio_config" in body:
@@ -258,7 +269,7 @@ def build_track_body(
 ) -> dict[str, Any]:
     """Body of ``POST recordings/track``: passes both the legacy (``outputs``) and current
     (``media_kind``, ``user_ids``) layer shapes through, validating what each declares."""
-    body: dict[str, Any] = {"meeting_id": require_id("meeting_id", meeting_id)}
+    body: dict[str, Any] = {"meeting_id": require_uuid("meeting_id", meeting_id)}
     if layers is not None:
         if not isinstance(layers, Mapping) or not layers:
             raise _fail("layers", "must be a non-empty object mapping a layer name to its configuration")
@@ -316,7 +327,7 @@ def build_list_params(**filters: Unpack[ListFilters]) -> dict[str, str]:
         raise _fail(", ".join(unknown), f"unknown recordings filter(s); allowed: {_allowed(LIST_FILTERS)}")
     params: dict[str, str] = {}
     if (meeting_id := filters.get("meeting_id")) is not None:
-        params["meeting_id"] = require_id("meeting_id", meeting_id)
+        params["meeting_id"] = require_uuid("meeting_id", meeting_id)
     if (status := filters.get("status")) is not None:
         statuses = [status] if isinstance(status, str) else list(status)
         if not statuses:

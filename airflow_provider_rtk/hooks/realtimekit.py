@@ -38,7 +38,7 @@ from airflow_provider_rtk._validation import (
     build_track_body,
     check_enum,
     check_int,
-    require_id,
+    require_uuid,
 )
 from airflow_provider_rtk._wire import (
     ApiRequest,
@@ -299,16 +299,16 @@ class RealtimeKitHook(BaseHook):
 
     def get_recording(self, recording_id: str) -> Recording:
         """One recording by id (a fresh ``download_url`` each time)."""
-        request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
+        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
         return self._call(request, read_recording)
 
     async def aget_recording(self, recording_id: str) -> Recording:
-        request = ApiRequest("GET", f"recordings/{require_id('recording_id', recording_id)}")
+        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
         return await self._acall(request, read_recording)
 
     def get_active_recording(self, meeting_id: str) -> Recording | None:
         """The meeting's active recording, or ``None`` when it has none (the API's 404)."""
-        request = ApiRequest("GET", f"recordings/active-recording/{require_id('meeting_id', meeting_id)}")
+        request = ApiRequest("GET", f"recordings/active-recording/{require_uuid('meeting_id', meeting_id)}")
         try:
             return self._call(request, read_recording)
         except RealtimeKitNotFoundError:
@@ -401,7 +401,7 @@ class RealtimeKitHook(BaseHook):
     def _action(self, recording_id: str, action: str) -> Recording:
         check_enum("action", action, ACTIONS)
         request = ApiRequest(
-            "PUT", f"recordings/{require_id('recording_id', recording_id)}", json={"action": action}
+            "PUT", f"recordings/{require_uuid('recording_id', recording_id)}", json={"action": action}
         )
         return self._call(request, read_recording)
 

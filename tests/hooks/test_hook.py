@@ -300,6 +300,25 @@ class TestValidation:
             hook.list_recordings(start_time="yesterday")
         assert emulator.count() == 0
 
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda hook: hook.start_recording("my-meeting"), "meeting_id"),
+            (lambda hook: hook.start_track_recording("my-meeting"), "meeting_id"),
+            (lambda hook: hook.get_active_recording("my-meeting"), "meeting_id"),
+            (lambda hook: list(hook.list_recordings(meeting_id="my-meeting")), "meeting_id"),
+            (lambda hook: hook.get_recording("rec-1"), "recording_id"),
+            (lambda hook: hook.stop_recording("rec-1"), "recording_id"),
+            (lambda hook: hook.pause_recording(str(uuid.uuid4())[:-1]), "recording_id"),
+            (lambda hook: asyncio.run(hook.aget_recording("rec-1")), "recording_id"),
+            (lambda hook: asyncio.run(hook.alist_recordings_page(meeting_id="m")), "meeting_id"),
+        ],
+    )
+    def test_ids_must_be_uuids_before_any_request(self, hook, emulator, call, field):
+        with pytest.raises(RealtimeKitInputError, match=rf"^{field}: must be a UUID .*8-4-4-4-12"):
+            call(hook)
+        assert emulator.count() == 0
+
     def test_cloudflare_storage_type_passes_with_a_warning(self, hook, emulator, caplog):
         hook.start_recording(_meeting(), storage_config={"type": "cloudflare", "bucket": "r2-bucket"})
         assert "cloudflare" in caplog.text

@@ -130,12 +130,16 @@ def test_bad_input_fails_before_any_request(emulator: RealtimeKitEmulator, run_d
         "bad_input",
         """
         RealtimeKitStartRecordingOperator(
-            task_id="start", meeting_id="m-1", max_seconds="{{ params.max_seconds }}"
+            task_id="start",
+            meeting_id="3f1c2b6e-6d0a-4b8e-9a57-0c1d2e3f4a5b",
+            max_seconds="{{ params.max_seconds }}",
         )
         RealtimeKitStopRecordingOperator(task_id="stop", recording_id="{{ params.bad_id }}")
         RealtimeKitListRecordingsOperator(task_id="list", status="{{ params.status }}")
         RealtimeKitStartTrackRecordingOperator(
-            task_id="track", meeting_id="m-1", user_ids="{{ params.user_ids }}"
+            task_id="track",
+            meeting_id="3f1c2b6e-6d0a-4b8e-9a57-0c1d2e3f4a5b",
+            user_ids="{{ params.user_ids }}",
         )
         """,
         dag_args="params={'max_seconds': 5, 'bad_id': 'a/b', 'status': 'DONE', 'user_ids': 'host'}",
@@ -146,7 +150,7 @@ def test_bad_input_fails_before_any_request(emulator: RealtimeKitEmulator, run_d
     out, err = capfd.readouterr()
     logs = out + err
     assert "max_seconds: must be between 60 and 86400, got 5" in logs
-    assert "recording_id: must be an id, without '/'" in logs
+    assert "recording_id: must be a UUID" in logs
     assert "status: must be one of" in logs
     assert "user_ids: must be a list" in logs
 

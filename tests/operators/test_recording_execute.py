@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,7 @@ class TestValidationWhenBuilt:
     )
     def test_start_rejects_literal_bad_input(self, kwargs, field):
         with pytest.raises(RealtimeKitInputError, match=rf"^{field}: "):
-            RealtimeKitStartRecordingOperator(task_id="t", meeting_id="m", **kwargs)
+            RealtimeKitStartRecordingOperator(task_id="t", meeting_id=meeting(), **kwargs)
 
     def test_templated_values_wait_for_execute(self):
         RealtimeKitStartRecordingOperator(
@@ -66,7 +67,7 @@ class TestValidationWhenBuilt:
 
     def test_storage_config_completed_by_a_connection_needs_no_type(self):
         RealtimeKitStartRecordingOperator(
-            task_id="t", meeting_id="m", storage_conn_id="storage", storage_config={"path": "p"}
+            task_id="t", meeting_id=meeting(), storage_conn_id="storage", storage_config={"path": "p"}
         )
 
     @pytest.mark.parametrize(
@@ -84,7 +85,9 @@ class TestValidationWhenBuilt:
             (lambda: RealtimeKitListRecordingsOperator(task_id="t", sort_order="UP"), "sort_order"),
             (lambda: RealtimeKitListRecordingsOperator(task_id="t", max_results=0), "max_results"),
             (
-                lambda: RealtimeKitStartTrackRecordingOperator(task_id="t", meeting_id="m", user_ids=[]),
+                lambda: RealtimeKitStartTrackRecordingOperator(
+                    task_id="t", meeting_id=meeting(), user_ids=[]
+                ),
                 "user_ids",
             ),
         ],
@@ -133,7 +136,7 @@ class TestStopAndWait:
         assert context["pushed"] == {"id": rid}
 
     def test_unknown_recording_still_fails(self, emulator: RealtimeKitEmulator):
-        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id="no-such-recording")
+        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id=str(uuid.uuid4()))
         with pytest.raises(RealtimeKitError, match="HTTP 404"):
             op.execute(_context())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,12 +179,11 @@ def test_deferred_timeout_without_soft_fail_fails(emulator, capfd):
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
 def test_unknown_recording_fails_clearly(emulator, capfd, mode):
-    result = run_sensor(
-        f"rtk_sensor_404_{mode}", recording_id="no-such-recording", retries=2, timeout=30, **MODES[mode]
-    )
+    unknown = str(uuid.uuid4())
+    result = run_sensor(f"rtk_sensor_404_{mode}", recording_id=unknown, retries=2, timeout=30, **MODES[mode])
     assert result.task_states == {"wait": "failed"}
     assert result.tries == {"wait": 1}
-    assert "recording no-such-recording not found (HTTP 404)" in capfd.readouterr().out
+    assert f"recording {unknown} not found (HTTP 404)" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -185,7 +186,7 @@ class TestOutcomes:
         assert event["status"] == "success"
 
     def test_missing_recording_is_an_error_at_once(self, emulator):
-        event = run_one(trigger("no-such-recording", max_consecutive_errors=5))
+        event = run_one(trigger(str(uuid.uuid4()), max_consecutive_errors=5))
         assert event["status"] == "error"
         assert "404" in event["message"]
         assert emulator.count("GET") == 1
