@@ -37,19 +37,6 @@ def median_ratio(subject: Sequence[float], baseline: Sequence[float]) -> float:
     return statistics.median(s / b for s, b in zip(subject, baseline, strict=True))
 
 
-def median_difference(subject: Sequence[float], baseline: Sequence[float]) -> float:
-    """Median of the per-round differences subject[i] - baseline[i]."""
-    if len(subject) != len(baseline) or not subject:
-        raise ValueError("median_difference needs two non-empty series of the same length")
-    return statistics.median(s - b for s, b in zip(subject, baseline, strict=True))
-
-
-def spread(values: Sequence[float]) -> float:
-    """Relative spread of a series, (max - min) / median: a quick noise indicator for a table."""
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid else float("nan")
-
-
 def interleave(
     sides: Mapping[str, Callable[[], float]], rounds: int, *, alternate: bool = True
 ) -> dict[str, list[float]]:

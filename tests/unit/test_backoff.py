@@ -1,0 +1,80 @@
+"""``_backoff``: how a wait paces itself through failures, on a controlled clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_rtk._backoff import PollBackoff, check_backoff_args, exponential
+from airflow_provider_rtk.exceptions import RealtimeKitInputError, RealtimeKitTransportError, api_error_class
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def error(status: int, retry_after: float | None = None) -> BaseException:
+    return api_error_class(status)(status, "x", retry_after=retry_after)
+
+
+def test_exponential():
+    assert [exponential(2, n, 10) for n in range(1, 5)] == [2, 4, 8, 10]
+
+
+def test_delay_grows_from_the_interval_to_the_cap_and_resets():
+    clock = Clock()
+    backoff = PollBackoff(interval=5, cap=30, clock=clock)
+    delays = []
+    for _ in range(5):
+        delays.append(backoff.failure(RealtimeKitTransportError("down")))
+        clock.now += delays[-1]
+    assert delays == [5, 10, 20, 30, 30]
+    assert backoff.failing_for == 95
+    assert backoff.success() == 95
+    assert backoff.failures == 0
+    assert backoff.failure(error(503)) == 5
+    assert backoff.success() == 0.0
+    assert backoff.success() is None  # healthy: nothing to report
+
+
+def test_retry_after_is_honoured_when_longer():
+    backoff = PollBackoff(interval=5, cap=30, clock=Clock())
+    assert backoff.failure(error(429, retry_after=60)) == 60
+    assert backoff.failure(error(429, retry_after=1)) == 10
+
+
+def test_429s_do_not_count_as_failures():
+    backoff = PollBackoff(interval=1, clock=Clock())
+    backoff.failure(error(429))
+    backoff.failure(error(503))
+    backoff.failure(error(429))
+    assert (backoff.failures, backoff.counted_failures) == (3, 1)
+
+
+def test_warnings_at_widening_intervals():
+    backoff = PollBackoff(interval=1, clock=Clock())
+    warned = []
+    for n in range(1, 20):
+        backoff.failure(RealtimeKitTransportError("down"))
+        if backoff.should_warn():
+            warned.append(n)
+    assert warned == [1, 2, 4, 8, 16]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((0, 300, None), "poll_interval"),
+        ((float("nan"), 300, None), "poll_interval"),
+        ((10, 5, None), "max_backoff"),
+        ((10, float("inf"), None), "max_backoff"),
+        ((10, 300, 0), "max_consecutive_errors"),
+    ],
+)
+def test_check_backoff_args_names_the_argument(args, field):
+    with pytest.raises(RealtimeKitInputError, match=rf"^{field}: "):
+        check_backoff_args(*args)
+    check_backoff_args(10, 300, None)
