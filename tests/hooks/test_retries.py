@@ -124,13 +124,6 @@ def test_retry_after_beyond_the_cap_surfaces(emulator):
     assert emulator.count() == 1
 
 
-def test_backoff_without_retry_after_grows_exponentially():
-    policy = RetryPolicy(initial_wait=1, max_wait=5, jitter=0)
-    assert [policy.backoff(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
-    jittered = RetryPolicy(initial_wait=1, max_wait=5, jitter=0.5)
-    assert all(1 <= jittered.backoff(1) <= 1.5 for _ in range(50))
-
-
 class TestStartIsNeverResentBlindly:
     def test_lost_response_yields_exactly_one_recording(self, hook: RealtimeKitHook, emulator):
         meeting = str(uuid.uuid4())
