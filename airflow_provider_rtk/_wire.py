@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_rtk._connection import USER_AGENT
@@ -34,6 +34,9 @@ from airflow_provider_rtk.exceptions import (
     api_error_class,
 )
 from airflow_provider_rtk.types import Recording
+
+if TYPE_CHECKING:
+    from airflow_provider_rtk._connection import ConnectionSettings
 
 _MAX_MESSAGE: Final[int] = 500
 #: The status of a 2xx response whose body is not what the API documents.
@@ -61,6 +64,16 @@ class ApiRequest:
 
     def url(self, app_base: str) -> str:
         return f"{app_base}/{self.path}"
+
+    def send_args(self, settings: ConnectionSettings) -> dict[str, Any]:
+        """The arguments of either client's ``request()`` that send this call."""
+        return {
+            "method": self.method,
+            "url": self.url(settings.app_base),
+            "params": dict(self.params) or None,
+            "json": self.json,
+            "headers": auth_headers(settings.token),
+        }
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,19 @@ class DownloadRequest:
 
 
 Request = ApiRequest | DownloadRequest
+
+
+class Response(Protocol):
+    """What ``requests.Response`` and ``httpx.Response`` both offer; headers are case-insensitive."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
 
 
 def auth_headers(token: str) -> dict[str, str]:
@@ -205,10 +231,9 @@ def _decode(body: bytes) -> Any:
         return None
 
 
-def build_error(
-    status: int, headers: Mapping[str, str], body: bytes, request: Request
-) -> RealtimeKitApiError:
+def build_error(response: Response, request: Request) -> RealtimeKitApiError:
     """The exception for an error response, whichever envelope (or none) the body uses."""
+    status, headers, body = response.status_code, response.headers, response.content
     code, message = _error_details(_decode(body))
     if not message:
         text = body.decode("utf-8", "replace").strip()
@@ -233,18 +258,16 @@ def malformed(request: Request, problem: str, ray_id: str | None = None) -> Real
     )
 
 
-def parse_response(status: int, headers: Mapping[str, str], body: bytes, request: ApiRequest) -> Any:
-    """The decoded envelope of a 2xx response (None for an empty body), or raise the API's error.
-
-    ``headers`` must be case-insensitive (both requests' and httpx's header maps are).
-    """
-    if status >= 400:
-        raise build_error(status, headers, body, request)
+def parse_response(response: Response, request: ApiRequest) -> Any:
+    """The decoded envelope of a 2xx response (None for an empty body), or raise the API's error."""
+    if response.status_code >= 400:
+        raise build_error(response, request)
+    body = response.content
     payload = _decode(body)
     if body and payload is None:
-        raise malformed(request, f"expected a JSON body, got {body[:80]!r}", headers.get("cf-ray"))
+        raise malformed(request, f"expected a JSON body, got {body[:80]!r}", response.headers.get("cf-ray"))
     if isinstance(payload, Mapping) and payload.get("success") is False:
-        raise build_error(status, headers, body, request)
+        raise build_error(response, request)
     return payload
 
 

@@ -44,7 +44,6 @@ from airflow_provider_rtk._wire import (
     ApiRequest,
     DownloadRequest,
     RecordingPage,
-    auth_headers,
     build_error,
     no_response_errors,
     parse_response,
@@ -188,17 +187,8 @@ class RealtimeKitHook(BaseHook):
     def _send(self, request: ApiRequest, read: Reader[T]) -> T:
         settings = self.settings
         with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
-            response = self.get_conn().request(
-                request.method,
-                request.url(settings.app_base),
-                params=dict(request.params) or None,
-                json=request.json,
-                headers=auth_headers(settings.token),
-                timeout=self.timeout,
-            )
-        return read(
-            parse_response(response.status_code, response.headers, response.content, request), request
-        )
+            response = self.get_conn().request(**request.send_args(settings), timeout=self.timeout)
+        return read(parse_response(response, request), request)
 
     def _call(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
         for attempt in (policy or self.retry_policy).retrying(request):
@@ -220,16 +210,8 @@ class RealtimeKitHook(BaseHook):
     async def _asend(self, request: ApiRequest, read: Reader[T]) -> T:
         settings = await self.asettings()
         with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
-            response = await self._get_async_client().request(
-                request.method,
-                request.url(settings.app_base),
-                params=dict(request.params) or None,
-                json=request.json,
-                headers=auth_headers(settings.token),
-            )
-        return read(
-            parse_response(response.status_code, response.headers, response.content, request), request
-        )
+            response = await self._get_async_client().request(**request.send_args(settings))
+        return read(parse_response(response, request), request)
 
     async def _acall(self, request: ApiRequest, read: Reader[T]) -> T:
         async for attempt in self.retry_policy.async_retrying(request):
@@ -449,7 +431,7 @@ class RealtimeKitHook(BaseHook):
             )
         try:
             if response.status_code >= 400:
-                raise build_error(response.status_code, response.headers, response.content, request)
+                raise build_error(response, request)
             yield response
         finally:
             response.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from airflow_provider_rtk._connection import ConnectionSettings
 from airflow_provider_rtk._wire import (
     ApiRequest,
     DownloadRequest,
@@ -35,8 +37,17 @@ GET = ApiRequest("GET", "recordings/abc")
 SIGNED = "https://bucket.example.com/rec/file.mp4?X-Amz-Signature=canary-signature-0b1c"
 
 
-def headers(**values: str) -> CaseInsensitiveDict[str]:
-    return CaseInsensitiveDict({k.replace("_", "-"): v for k, v in values.items()})
+@dataclass
+class Answer:
+    """A response as ``_wire.Response`` sees one (requests' and httpx's both look like this)."""
+
+    status_code: int
+    content: bytes = b""
+    headers: CaseInsensitiveDict[str] = field(default_factory=CaseInsensitiveDict)
+
+
+def answer(status: int, body: bytes = b"", **headers: str) -> Answer:
+    return Answer(status, body, CaseInsensitiveDict({k.replace("_", "-"): v for k, v in headers.items()}))
 
 
 class TestRequests:
@@ -50,6 +61,17 @@ class TestRequests:
             "https://h/client/v4/accounts/a/realtime/kit/b/recordings/abc"
         )
         assert request.target == "recordings/abc"
+
+    def test_send_args_are_the_same_for_both_clients(self):
+        settings = ConnectionSettings("https://h/client/v4", "tok", "acc", "app")
+        request = ApiRequest("POST", "recordings", params={"a": "1"}, json={"meeting_id": "m"})
+        args = request.send_args(settings)
+        assert args["url"] == "https://h/client/v4/accounts/acc/realtime/kit/app/recordings"
+        assert (args["method"], args["params"], args["json"]) == ("POST", {"a": "1"}, {"meeting_id": "m"})
+        assert args["headers"]["Authorization"] == "Bearer tok"
+        assert ApiRequest("GET", "recordings").send_args(settings)["params"] is None
+        requests.Request(**args).prepare()
+        httpx.Request(**args)
 
     def test_download_request_never_shows_its_query(self):
         request = DownloadRequest(SIGNED, offset=10)
@@ -113,7 +135,7 @@ class TestNoResponseErrors:
 class TestErrors:
     def test_realtimekit_envelope(self):
         body = b'{"success": false, "error": {"code": 404, "message": "Recording not found"}}'
-        error = build_error(404, headers(cf_ray="ray-1"), body, GET)
+        error = build_error(answer(404, body, cf_ray="ray-1"), GET)
         assert isinstance(error, RealtimeKitNotFoundError)
         assert (error.status_code, error.code, error.message, error.ray_id) == (
             404,
@@ -125,21 +147,21 @@ class TestErrors:
 
     def test_cloudflare_envelope_joins_every_message(self):
         body = b'{"success": false, "errors": [{"code": 10000, "message": "a"}, {"code": 1, "message": "b"}]}'
-        error = build_error(401, headers(), body, GET)
+        error = build_error(answer(401, body), GET)
         assert (error.code, error.message) == (10000, "a; b")
 
     def test_html_or_empty_bodies_get_a_status_message(self):
-        assert build_error(503, headers(), b"<html>busy</html>", GET).message == "HTTP 503 with no message"
-        assert build_error(500, headers(), b"", GET).message == "HTTP 500 with no message"
-        assert build_error(500, headers(), b"x" * 2000, GET).message == "x" * 500
+        assert build_error(answer(503, b"<html>busy</html>"), GET).message == "HTTP 503 with no message"
+        assert build_error(answer(500, b""), GET).message == "HTTP 500 with no message"
+        assert build_error(answer(500, b"x" * 2000), GET).message == "x" * 500
 
     def test_retry_after_is_read(self):
-        error = build_error(429, headers(retry_after="7"), b"", GET)
+        error = build_error(answer(429, b"", retry_after="7"), GET)
         assert isinstance(error, RealtimeKitRateLimitError)
         assert error.retry_after == 7.0
 
     def test_a_download_error_names_the_file_not_the_signature(self):
-        error = build_error(403, headers(), b"<Error>AccessDenied</Error>", DownloadRequest(SIGNED))
+        error = build_error(answer(403, b"<Error>AccessDenied</Error>"), DownloadRequest(SIGNED))
         assert error.path == "https://bucket.example.com/rec/file.mp4"
         assert "canary-signature" not in str(error)
 
@@ -163,7 +185,7 @@ class TestMalformedIsA502Everywhere:
     @pytest.mark.parametrize(
         "call",
         [
-            lambda: parse_response(200, headers(), b"not json", GET),
+            lambda: parse_response(answer(200, b"not json"), GET),
             lambda: read_recording({"data": {"no": "id"}}, GET),
             lambda: read_recording(["a list"], GET),
             lambda: read_page({"data": {"not": "a list"}}, GET),
@@ -180,15 +202,26 @@ class TestMalformedIsA502Everywhere:
     def test_success_false_on_a_2xx_is_the_apis_error(self):
         body = b'{"success": false, "error": {"code": 400, "message": "nope"}}'
         with pytest.raises(RealtimeKitApiError, match="nope"):
-            parse_response(200, headers(), body, GET)
+            parse_response(answer(200, body), GET)
 
 
 class TestUnwrapping:
+    def test_both_clients_responses_parse_alike(self):
+        body = b'{"success": false, "error": {"code": 429, "message": "slow down"}}'
+        from_requests = requests.Response()
+        from_requests.status_code, from_requests._content = 429, body
+        from_requests.headers = CaseInsensitiveDict({"Retry-After": "3"})
+        from_httpx = httpx.Response(429, content=body, headers={"Retry-After": "3"})
+        for response in (from_requests, from_httpx):
+            with pytest.raises(RealtimeKitRateLimitError) as info:
+                parse_response(response, GET)
+            assert (info.value.message, info.value.retry_after) == ("slow down", 3.0)
+
     def test_parse_response_returns_the_envelope(self):
-        assert parse_response(200, headers(), b'{"success": true, "data": {"id": "r"}}', GET)["data"] == {
+        assert parse_response(answer(200, b'{"success": true, "data": {"id": "r"}}'), GET)["data"] == {
             "id": "r"
         }
-        assert parse_response(204, headers(), b"", GET) is None
+        assert parse_response(answer(204, b""), GET) is None
 
     def test_recording_from_data_or_data_recording_without_storage_secrets(self):
         recording = {"id": "r", "storage_config": {"type": "aws", "secret": "canary", "bucket": "b"}}
