@@ -1,7 +1,12 @@
 """The download operator's engine: plan a recording's files, stream each one to a temporary object beside
 its target, verify it, then give it the target's name.
 
-Naming (``base`` is the recording's ``output_file_name`` for a directory destination, or the destination's
+Destination rule: a destination is a **folder** unless its last path segment ends in a file extension (a
+dot and letters/digits with at least one letter: ``standup.mp4``, ``s3://b/x/talk.webm``), does not end
+with ``/`` and is not an existing folder; then it **names the video file**. So ``/archive/2026-05-04`` and
+``/archive/2026.05.04`` are folders (created when missing), ``/archive/standup.mp4`` is a file.
+
+Naming (``base`` is the recording's ``output_file_name`` for a folder destination, or the destination's
 own name for a file destination; ``stem`` is ``base`` without its extension):
 
 * video (``download_url`` is a string): ``base``;
@@ -55,6 +60,7 @@ MAX_REFRESHES: Final = 3
 PROGRESS_EVERY_SECONDS: Final = 30.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_FILE_EXTENSION = re.compile(r"\.(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,12 @@ def plan_files(recording: Mapping[str, Any], base: str, *, include_audio: bool) 
     if include_audio and "audio" in urls:
         name = f"{stem}.audio{_url_suffix(urls['audio'], '.m4a')}"
         files.append(RecordingFile("audio", "audio", name, None))
+    elif include_audio:
+        log.info(
+            "recording %s has no separate audio file (no audio_download_url: RealtimeKit gives one when the "
+            "recording was started with an audio_config, export_file=True): only the video is archived",
+            recording.get("id"),
+        )
     names = [f.name for f in files]
     if len(set(names)) != len(names):
         raise RealtimeKitDownloadError(
@@ -158,9 +170,21 @@ def safe_name(name: object, fallback: str) -> str:
 # -- destination -----------------------------------------------------------------------------------------
 
 
+def names_file(destination: str) -> bool:
+    """Whether ``destination`` names a file by its spelling (the module docstring's destination rule)."""
+    if destination.endswith("/"):
+        return False
+    name = posixpath.basename(urlsplit(destination).path if "://" in destination else destination)
+    extension = posixpath.splitext(name)[1]
+    return bool(_FILE_EXTENSION.fullmatch(extension))
+
+
 @dataclass(frozen=True)
 class Location:
-    """A destination parsed without touching storage: safe at DAG parse time."""
+    """A destination parsed without touching storage: safe at DAG parse time.
+
+    ``is_dir_hint``: a folder by the destination rule (module docstring); an existing folder is one too.
+    """
 
     protocol: str
     path: str
@@ -170,7 +194,7 @@ class Location:
     @classmethod
     def parse(cls, destination: str, conn_id: str | None) -> Location:
         """A local path, a ``file://`` URL or ``<protocol>://[conn_id@]bucket/key`` (as ObjectStoragePath)."""
-        is_dir = destination.endswith("/")
+        is_dir = not names_file(destination)
         parts = urlsplit(destination)
         if not parts.scheme:
             path = os.path.abspath(os.path.expanduser(destination))
@@ -204,6 +228,12 @@ class Destination:
         self.is_dir = location.is_dir_hint or self.fs.isdir(path)
         self.directory = path if self.is_dir else posixpath.dirname(path)
         self.file_name = None if self.is_dir else posixpath.basename(path)
+        if self.is_dir:
+            log.info("destination: the folder %s/ (files keep the recording's names)", location.uri())
+        else:
+            log.info(
+                "destination: the file %s (a name with an extension names the video file)", location.uri()
+            )
 
     def path_for(self, name: str) -> str:
         return posixpath.join(self.directory, name)
@@ -243,6 +273,7 @@ class Destination:
             os.replace(temp, final)
         else:
             self.fs.mv(temp, final)
+        log.info("wrote %s", self.location.uri(final))
 
 
 class TempFile:

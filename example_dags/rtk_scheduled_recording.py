@@ -27,7 +27,10 @@ from airflow_provider_rtk.operators.recording import (
 )
 from airflow_provider_rtk.sensors.recording import RealtimeKitRecordingSensor
 
-ARCHIVE = "{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/{{ dag.dag_id }}/{{ ds }}/"
+# Dated by ``dag_run.run_after`` (when the run was due or triggered), which every run has: a run triggered
+# by hand in Airflow 3 has no logical date, so no ``ds``.
+ARCHIVE_ROOT = "{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}"
+ARCHIVE = ARCHIVE_ROOT + "/{{ dag.dag_id }}/{{ dag_run.run_after | ds }}/"
 
 with DAG(
     dag_id="rtk_scheduled_recording",
@@ -47,7 +50,7 @@ with DAG(
         task_id="start_recording",
         meeting_id="{{ params.meeting_id }}",
         max_seconds=3600,
-        file_name_prefix="{{ dag.dag_id }}-{{ ds_nodash }}",
+        file_name_prefix="{{ dag.dag_id }}-{{ dag_run.run_after | ds_nodash }}",
         audio_config={"codec": "AAC", "channel": "stereo", "export_file": True},
         video_config={"codec": "H264", "width": 1280, "height": 720},
     )

@@ -39,7 +39,12 @@ with DAG(
         task_id="start_track_recording",
         meeting_id="{{ params.meeting_id }}",
         user_ids="{{ params.user_ids }}",
-        layers={"default": {"file_name_prefix": "{{ dag.dag_id }}-{{ ds_nodash }}", "media_kind": "audio"}},
+        layers={
+            "default": {
+                "file_name_prefix": "{{ dag.dag_id }}-{{ dag_run.run_after | ds_nodash }}",
+                "media_kind": "audio",
+            }
+        },
     )
 
     # Deferred: no worker slot is held while the meeting is being recorded.
@@ -61,9 +66,9 @@ with DAG(
     archive = RealtimeKitDownloadRecordingOperator(
         task_id="archive_tracks",
         recording_id=start.output["id"],
-        destination=(
-            "{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/{{ dag.dag_id }}/{{ ds }}/"
-        ),
+        # Dated by run_after, which every run has (a manual run has no logical date, so no ``ds``).
+        destination="{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/{{ dag.dag_id }}/"
+        "{{ dag_run.run_after | ds }}/",
     )
 
     start >> end_of_slot >> stop >> uploaded >> archive

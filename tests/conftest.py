@@ -1,21 +1,26 @@
-"""Shared fixtures: an isolated Airflow home, the emulator on loopback, and a hook pointed at it."""
+"""Shared fixtures: an isolated Airflow home, the emulator on loopback, and a hook pointed at it.
+
+Emulators come from the shipped plugin's ``realtimekit_emulator_factory``; DAG runs from its harness
+(``airflow_provider_rtk.testing.dags``, which migrates the DB at the first run), as the README offers users.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
+from airflow_provider_rtk.testing.dags import prepare_airflow_home
+
 # Airflow reads its configuration at import time: isolate it before anything imports airflow.
-_AIRFLOW_HOME = os.environ.get("RTK_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="rtk-airflow-home-")
-os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_AIRFLOW_HOME, "dags"))
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME}/airflow.db")
+prepare_airflow_home(os.environ.get("RTK_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="rtk-airflow-home-"))
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+
+# Also when the entry point is not active (PYTEST_DISABLE_PLUGIN_AUTOLOAD, a tree that is not installed).
+pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]
 
 if TYPE_CHECKING:
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
@@ -28,14 +33,9 @@ FAST = {"time_scale": 1.0, "invoked_seconds": 0.2, "upload_seconds": 0.3}
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
+def emulator(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
     """A started emulator whose connection is ``realtimekit_default`` (through the environment)."""
-    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-
-    with RealtimeKitEmulator(token=CANARY_TOKEN, **FAST) as emu:
-        for key, value in emu.env().items():
-            monkeypatch.setenv(key, value)
-        yield emu
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **FAST)
 
 
 @pytest.fixture

@@ -59,11 +59,16 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
     Presigned URLs are masked and never returned or logged.
 
     :param recording_id: the recording to archive.
-    :param destination: a directory (trailing ``/``, or an existing directory) or a file path: a local
-        path, a ``file://`` URL, or an object storage URL (``s3://bucket/prefix/``, ``gs://...``) as
-        ``ObjectStoragePath`` takes it (an ``ObjectStoragePath`` is accepted too).
+    :param destination: where the files go: a local path, a ``file://`` URL, or an object storage URL
+        (``s3://bucket/prefix/``, ``gs://...``) as ``ObjectStoragePath`` takes it (an ``ObjectStoragePath``
+        is accepted too). One rule: it is a **folder** (created when missing) unless its last segment ends
+        in a file extension with a letter in it (``standup.mp4``) and is not an existing folder; then it
+        names the video file. ``/archive/2026-05-04`` and ``s3://b/runs/2026.05.04`` are folders. The full
+        path of every file written is logged.
     :param destination_conn_id: Airflow connection of the object storage (e.g. an ``aws`` connection).
-    :param include_audio: also archive the separate audio file when the recording has one.
+    :param include_audio: also archive the separate audio file when the recording has one (RealtimeKit
+        gives one when the recording was started with an ``audio_config``, ``export_file=True``); when it
+        has none, the log says so and only the video is archived.
     :param if_exists: ``skip`` a file already there (with the API's ``file_size`` when it reports one; a
         wrong-sized video is downloaded again), ``overwrite`` it, or ``fail``. Re-runs that skip send no
         file request.

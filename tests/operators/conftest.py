@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -35,15 +35,10 @@ from airflow_provider_rtk.operators.recording import (
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
+def emulator(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
     """The shared emulator settings, except that a new recording is RECORDING at once (no INVOKED phase):
     a pause right after the start task must not depend on how fast the next task is scheduled."""
-    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-
-    with RealtimeKitEmulator(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 0.0}) as emu:
-        for key, value in emu.env().items():
-            monkeypatch.setenv(key, value)
-        yield emu
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 0.0})
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_secrets_stay_out_of_logs_rendered_fields_and_xcom(
         f"""
         by_conn = RealtimeKitStartRecordingOperator(
             task_id="by_conn", meeting_id="{by_conn}", storage_conn_id="rtk_storage_aws",
-            storage_config={{"path": "runs/{{{{ ds }}}}"}},
+            storage_config={{"path": "runs/{{{{ dag_run.run_after.date() }}}}"}},
         )
         by_sftp = RealtimeKitStartRecordingOperator(
             task_id="by_sftp", meeting_id="{by_sftp}", storage_conn_id="rtk_storage_sftp"
