@@ -55,6 +55,8 @@ class RealtimeKitApiError(RealtimeKitError):
     :param message: the API's message, verbatim.
     :param ray_id: Cloudflare's ``cf-ray`` header, to quote to Cloudflare support.
     :param retry_after: seconds the server asked us to wait (``Retry-After``), if it said.
+    :param method: the request's HTTP method.
+    :param path: the API path, or for a download the file's URL without its query (the signature).
     """
 
     status_code: int  # type: ignore[assignment]  # AirflowException declares an HTTPStatus here
