@@ -177,7 +177,7 @@ class RealtimeKitEmulator:
                 self._wake.wait(remaining)
 
     def _running(self) -> HttpServer:
-        if self._server is None:
+        if self._server is None or self._stopping.is_set():
             raise RuntimeError("the emulator is not running: call start() first")
         return self._server
 
