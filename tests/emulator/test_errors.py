@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -134,15 +135,17 @@ def test_uuids_in_any_case_are_accepted(api: Api) -> None:
     assert api.get(f"/recordings/active-recording/{meeting}").status_code == 200
 
 
-def test_every_id_the_emulator_generates_is_a_uuid() -> None:
+def test_every_id_the_emulator_generates_is_a_uuid(
+    realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator],
+) -> None:
     uuid_shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-    with RealtimeKitEmulator(api_version="legacy") as emu:
-        api = Api(emu)
-        started = api.post("/recordings", {}).json()["data"]  # legacy: the meeting id is optional
-        listed = api.get("/recordings").json()["data"][0]
-        seeded = emu.seed_recording(status="UPLOADED")
-        track = emu.seed_recording(track_layers=["alice"])
-        api.close()
+    emu = realtimekit_emulator_factory(api_version="legacy", conn_id=None)
+    api = Api(emu)
+    started = api.post("/recordings", {}).json()["data"]  # legacy: the meeting id is optional
+    listed = api.get("/recordings").json()["data"][0]
+    seeded = emu.seed_recording(status="UPLOADED")
+    track = emu.seed_recording(track_layers=["alice"])
+    api.close()
     for view in (started, listed, seeded, track):
         assert uuid_shape.fullmatch(view["id"])
         assert uuid_shape.fullmatch(view["session_id"])
