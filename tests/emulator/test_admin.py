@@ -7,7 +7,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +20,8 @@ from tests.emulator.test_outages import wait_until
 
 
 @pytest.fixture
-def admin_emu() -> Iterator[RealtimeKitEmulator]:
-    with RealtimeKitEmulator(time_scale=FROZEN, admin=True) as emulator:
-        yield emulator
+def admin_emu(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
+    return realtimekit_emulator_factory(time_scale=FROZEN, conn_id=None, admin=True)
 
 
 def call(emu: RealtimeKitEmulator, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -101,3 +102,52 @@ def test_every_answer_has_a_cf_ray(emu: RealtimeKitEmulator, api: Api) -> None:
     rays = [response.headers["cf-ray"] for response in responses]
     assert all(CF_RAY.fullmatch(ray) for ray in rays)
     assert len(set(rays)) == len(rays)
+
+
+def rtk_400(response: requests.Response, field: str) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == 400
+    assert body["error"]["message"].startswith(f"{field} must be a UUID")
+
+
+@pytest.mark.parametrize(
+    "bad", ["my-meeting", "0", "6f1b3c1e2a7d4a579d0e1f2a3b4c5d6e", "6f1b3c1e-2a7d-4a57-9d0e-1f2a3b4c5d6"]
+)
+def test_meeting_and_recording_ids_must_be_uuids(emu: RealtimeKitEmulator, api: Api, bad: str) -> None:
+    """``format: uuid`` in the schema: bodies, the list filter and paths answer 400 naming the field."""
+    rtk_400(api.post("/recordings", {"meeting_id": bad}), "meeting_id")
+    rtk_400(api.post("/recordings/track", {"meeting_id": bad, "user_ids": ["alice"]}), "meeting_id")
+    rtk_400(api.get("/recordings", params={"meeting_id": bad}), "meeting_id")
+    rtk_400(api.get(f"/recordings/active-recording/{bad}"), "meeting_id")
+    rtk_400(api.get(f"/recordings/{bad}"), "recording_id")
+    rtk_400(api.act(bad, "stop"), "recording_id")
+    assert emu.count() == 6
+    assert api.get("/recordings").json()["paging"]["total_count"] == 0  # nothing was created
+    with pytest.raises(ValueError, match="meeting_id must be a UUID"):
+        emu.seed_recording(meeting_id=bad)
+
+
+def test_uuids_in_any_case_are_accepted(api: Api) -> None:
+    meeting = new_id().upper()
+    api.start(meeting)
+    assert api.get(f"/recordings/active-recording/{meeting}").status_code == 200
+
+
+def test_every_id_the_emulator_generates_is_a_uuid(
+    realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator],
+) -> None:
+    uuid_shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    emu = realtimekit_emulator_factory(api_version="legacy", conn_id=None)
+    api = Api(emu)
+    started = api.post("/recordings", {}).json()["data"]  # legacy: the meeting id is optional
+    listed = api.get("/recordings").json()["data"][0]
+    seeded = emu.seed_recording(status="UPLOADED")
+    track = emu.seed_recording(track_layers=["alice"])
+    api.close()
+    for view in (started, listed, seeded, track):
+        assert uuid_shape.fullmatch(view["id"])
+        assert uuid_shape.fullmatch(view["session_id"])
+    assert uuid_shape.fullmatch(listed["meeting"]["id"])
+    assert started["start_reason"]["caller"]["user_Id"] == "d61f6956-e68f-4375-bf10-c38a704d1bec"

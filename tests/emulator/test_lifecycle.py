@@ -322,12 +322,19 @@ def test_track_recording_current_version(emu: RealtimeKitEmulator, api: Api) -> 
     assert uploaded["file_size"] == 2 * 262_144
 
 
+MEETING = "6f1b3c1e-2a7d-4a57-9d0e-1f2a3b4c5d6e"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({}, "meeting_id"),
-        ({"meeting_id": "m", "user_ids": [f"u{i}" for i in range(101)]}, "user_ids"),
-        ({"meeting_id": "m", "layers": {"default": {"media_kind": "video"}}}, "layers.default.media_kind"),
+        ({"meeting_id": "m"}, "meeting_id"),
+        ({"meeting_id": MEETING, "user_ids": [f"u{i}" for i in range(101)]}, "user_ids"),
+        (
+            {"meeting_id": MEETING, "layers": {"default": {"media_kind": "video"}}},
+            "layers.default.media_kind",
+        ),
     ],
 )
 def test_invalid_track_bodies_current(api: Api, body: dict[str, object], field: str) -> None:

@@ -11,12 +11,14 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from airflow_provider_rtk.testing.emulator.admin import AdminApi
+from airflow_provider_rtk.testing.emulator.clock import Clock
 from airflow_provider_rtk.testing.emulator.errors import Envelope
 from airflow_provider_rtk.testing.emulator.faults import Fault, FaultSet
+from airflow_provider_rtk.testing.emulator.lifecycle import Settings
 from airflow_provider_rtk.testing.emulator.request_log import RequestLog, RequestRecord
 from airflow_provider_rtk.testing.emulator.routes import API_PREFIX, ApiRoutes, Identity
 from airflow_provider_rtk.testing.emulator.server import HttpServer, Services
-from airflow_provider_rtk.testing.emulator.state import Clock, RecordingStore, Settings
+from airflow_provider_rtk.testing.emulator.store import RecordingStore
 from airflow_provider_rtk.testing.emulator.validation import ApiVersion
 
 DEFAULT_TOKEN = "rtk-emulator-token"
@@ -175,7 +177,7 @@ class RealtimeKitEmulator:
                 self._wake.wait(remaining)
 
     def _running(self) -> HttpServer:
-        if self._server is None:
+        if self._server is None or self._stopping.is_set():
             raise RuntimeError("the emulator is not running: call start() first")
         return self._server
 

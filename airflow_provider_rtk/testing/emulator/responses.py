@@ -1,4 +1,4 @@
-"""Answers before they are written: JSON, the two error envelopes, S3-style file errors, streamed files."""
+"""Answers before they are written: JSON, API errors and faults, S3-style file errors, streamed files."""
 
 from __future__ import annotations
 

@@ -15,13 +15,14 @@ from airflow_provider_rtk.testing.emulator.errors import CF_METHOD_CODE, CF_ROUT
 from airflow_provider_rtk.testing.emulator.files import FILES_PREFIX, serve_file
 from airflow_provider_rtk.testing.emulator.request_log import RequestRecord
 from airflow_provider_rtk.testing.emulator.responses import Response, error_response, json_response
-from airflow_provider_rtk.testing.emulator.state import RecordingStore
+from airflow_provider_rtk.testing.emulator.store import RecordingStore
 from airflow_provider_rtk.testing.emulator.validation import (
     ApiVersion,
     parse_action,
     parse_list_query,
     parse_start,
     parse_track,
+    parse_uuid,
 )
 
 API_PREFIX = "/client/v4"
@@ -92,13 +93,16 @@ class ApiRoutes:
             return json_response(200, {"success": True, "data": {"recording": recording}})
         elif len(segments) == 3 and segments[:2] == ["recordings", "active-recording"]:
             if method == "GET":
-                return json_response(200, {"success": True, "data": store.active(segments[2], origin)})
+                meeting_id = parse_uuid(segments[2], "meeting_id")
+                return json_response(200, {"success": True, "data": store.active(meeting_id, origin)})
         elif len(segments) == 2 and segments[0] == "recordings":
             if method == "GET":
-                return json_response(200, {"success": True, "data": store.get(segments[1], origin)})
+                recording_id = parse_uuid(segments[1], "recording_id")
+                return json_response(200, {"success": True, "data": store.get(recording_id, origin)})
             if method == "PUT":
+                recording_id = parse_uuid(segments[1], "recording_id")
                 action = parse_action(_json_body(record))
-                return json_response(200, {"success": True, "data": store.act(segments[1], action, origin)})
+                return json_response(200, {"success": True, "data": store.act(recording_id, action, origin)})
         else:
             raise not_routed
         raise ApiError(

@@ -6,6 +6,7 @@ api-notes.md ("Two versions of the API").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,19 @@ MAX_TRACK_USER_IDS = 100
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 WATERMARK_POSITIONS = ("left top", "right top", "left bottom", "right bottom")
+# ``format: uuid`` in the schema: meeting ids (bodies, list query) and recording ids (paths).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+def parse_uuid(value: str, name: str) -> str:
+    """``value`` if it is a UUID (8-4-4-4-12 hex digits), else the 400 naming the field."""
+    if not is_uuid(value):
+        raise bad_request(f"{name} must be a UUID (like 3fa85f64-5717-4562-b3fc-2c963f66afa6), not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,8 @@ def parse_start(body: Any, api_version: ApiVersion) -> StartParams:
     """Validate a start body; ``meeting_id`` is required by the current version only."""
     body = _object(body, "body")
     meeting_id = _string(body, "meeting_id", required=api_version == "current")
+    if meeting_id is not None:
+        parse_uuid(meeting_id, "meeting_id")
     allow_multiple = _boolean(body, "allow_multiple_recordings") or False
     max_seconds = _integer(body, "max_seconds", *MAX_SECONDS_RANGE)
     prefix = _string(body, "file_name_prefix")
@@ -188,6 +204,7 @@ def parse_track(body: Any, api_version: ApiVersion) -> TrackParams:
     body = _object(body, "body")
     meeting_id = _string(body, "meeting_id", required=True)
     assert meeting_id is not None
+    parse_uuid(meeting_id, "meeting_id")
     if api_version == "legacy":
         return _parse_legacy_track(body, meeting_id)
 
@@ -317,8 +334,9 @@ def parse_list_query(query: dict[str, list[str]], api_version: ApiVersion) -> Li
                 raise bad_request(f"status must be a list of {', '.join(sorted(allowed))}; got {status!r}")
         statuses = frozenset(raw_statuses)
 
+    meeting_id = _single(query, "meeting_id") or None
     return ListParams(
-        meeting_id=_single(query, "meeting_id") or None,
+        meeting_id=None if meeting_id is None else parse_uuid(meeting_id, "meeting_id"),
         page_no=_positive_int(query, "page_no", 1),
         per_page=min(_positive_int(query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE),
         expired=None if expired_raw is None else expired_raw.lower() == "true",
