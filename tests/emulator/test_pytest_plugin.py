@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
@@ -53,3 +55,78 @@ def test_plugin_enabled_through_pytest_plugins(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_factory_starts_emulators_with_any_settings_and_stops_them(realtimekit_emulator_factory) -> None:
+    legacy = realtimekit_emulator_factory(api_version="legacy", token="t0k3n")
+    quiet = realtimekit_emulator_factory(conn_id=None)
+    other = realtimekit_emulator_factory(conn_id="rtk_other")
+    assert json.loads(os.environ["AIRFLOW_CONN_REALTIMEKIT_DEFAULT"])["host"] == legacy.base_url
+    assert json.loads(os.environ["AIRFLOW_CONN_RTK_OTHER"])["host"] == other.base_url
+    assert quiet.base_url not in os.environ["AIRFLOW_CONN_REALTIMEKIT_DEFAULT"]
+    assert legacy.api_version == "legacy"
+    for emulator in (legacy, quiet, other):
+        assert requests.get(emulator.base_url + "/accounts", timeout=5).status_code == 401
+
+
+def test_factory_stops_its_emulators_and_unsets_the_connection(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]\n')
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            import pytest
+            import requests
+
+            urls = []
+
+            def test_start(realtimekit_emulator_factory):
+                urls.append(realtimekit_emulator_factory(invoked_seconds=0).base_url)
+
+            def test_after(realtimekit_emulator):
+                assert realtimekit_emulator.base_url != urls[0]
+                with pytest.raises(requests.ConnectionError):
+                    requests.get(urls[0] + "/accounts", timeout=5)
+
+            def test_unset():
+                assert "AIRFLOW_CONN_REALTIMEKIT_DEFAULT" not in os.environ
+            """
+        )
+    )
+    result = _fresh_pytest(tmp_path, "test_user.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def _fresh_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a new process as a user would run it: no AIRFLOW_* setting, a HOME of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"PYTHONPATH": str(REPO), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "HOME": str(folder / "home")})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("conftest_imports_airflow", [False, True], ids=["plain", "airflow-imported-first"])
+def test_users_dag_test_runs_in_a_fresh_session(tmp_path: Path, conftest_imports_airflow: bool) -> None:
+    """The README's example test file, in a session with nothing set up: the fixtures prepare an Airflow
+    home (not ~/airflow), migrate its DB and run the DAG; also when the user's conftest imported airflow."""
+    (tmp_path / "example_dags").mkdir()
+    for name in ("rtk_scheduled_recording.py", ".airflowignore"):
+        shutil.copy(REPO / "example_dags" / name, tmp_path / "example_dags" / name)
+    (tmp_path / "tests").mkdir()
+    shutil.copy(REPO / "tests" / "test_user_dag_example.py", tmp_path / "tests" / "test_user_dag_example.py")
+    early = "import airflow.sdk  # noqa: F401\n" if conftest_imports_airflow else ""
+    (tmp_path / "conftest.py").write_text(
+        early + 'pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]\n'
+    )
+    result = _fresh_pytest(tmp_path, "tests/test_user_dag_example.py")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    assert "2 passed" in result.stdout
+    assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # not the default home's DB
