@@ -279,3 +279,103 @@ def test_deferred_soft_fail_matches_poke_mode(event_status: str, outcome: str):
     if outcome == "failed":
         assert not isinstance(info.value, AirflowSkipException)
         assert "error happened" in str(info.value)
+
+
+OUTAGES = {
+    "503-outage": {"status": 503, "message": "upstream down"},
+    "429-storm": {"status": 429, "retry_after": 0},
+}
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+@pytest.mark.parametrize("mode", MODES)
+def test_survives_an_outage_in_a_dag_run(emulator, capfd, trigger_events, mode, outage):
+    """Issue 9.2: 20 failed polls in a row (4x the 5 that used to fail a deferred wait) do not end the
+    wait; in poke and deferrable mode a warning is logged at the 1st, 2nd, 4th... failure."""
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    fault = emulator.add_fault(method="GET", path=recording_id, times=20, **OUTAGES[outage])
+    result = run_sensor(
+        f"rtk_sensor_outage_{mode}_{outage.replace('-', '_')}",
+        recording_id=recording_id,
+        poke_interval=0.05,
+        max_backoff=0.1,
+        timeout=120,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "success"}
+    assert result.tries == {"wait": 1}  # survived inside one try: not by task retries
+    assert result.xcoms["wait"]["status"] == "UPLOADED"
+    assert fault.hits == 20
+    logs = capfd.readouterr().out
+    assert f"Polling recording {recording_id} failed (1 in a row" in logs
+    if mode != "reschedule":  # a rescheduled poke starts with no memory of the failures before it
+        assert f"Polling recording {recording_id} failed (16 in a row" in logs
+        assert "RealtimeKit API answered again" in logs
+    if mode == "deferrable":
+        assert [e["status"] for e in trigger_events] == ["success"]
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_an_outage_outlasting_the_timeout_times_out(emulator, trigger_events, mode):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    emulator.add_fault(method="GET", path=recording_id, status=503, times=None)
+    result = run_sensor(
+        f"rtk_sensor_outage_timeout_{mode}",
+        recording_id=recording_id,
+        poke_interval=0.05,
+        max_backoff=0.1,
+        timeout=1,
+        soft_fail=True,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "skipped"}  # the sensor timeout, which soft_fail skips
+    assert emulator.count("GET", recording_id) >= 5
+    assert [e["status"] for e in trigger_events] == (["timeout"] if mode == "deferrable" else [])
+
+
+def test_poke_returns_false_on_a_transient_error_and_fails_on_a_permanent_one(emulator):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    sensor = RealtimeKitRecordingSensor(task_id="s", recording_id=recording_id, poke_interval=5)
+    emulator.add_fault(method="GET", path=recording_id, status=429, retry_after=7, times=1)
+    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor._get_next_poke_interval(0.0, lambda: 0.0, 1) == 7  # the Retry-After, not poke_interval
+    assert sensor.poke({}).xcom_value["status"] == "UPLOADED"  # type: ignore[arg-type,union-attr]
+    from airflow_provider_rtk._compat import AirflowFailException
+
+    missing = RealtimeKitRecordingSensor(task_id="m", recording_id="no-such-recording")
+    with pytest.raises(AirflowFailException, match="check recording_id, account_id and app_id"):
+        missing.poke({})  # type: ignore[arg-type]
+
+
+def test_no_presigned_url_in_trigger_events_or_logs(emulator, capfd, caplog, trigger_events):
+    """Issue 9.3: a deferred wait asked for download URLs fetches them in the resuming task; neither the
+    triggerer side (event, its log lines) nor the task log shows a signature."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    thread = threading.Thread(
+        target=lambda: (time.sleep(0.5), emulator.set_status(recording_id, "UPLOADING")), daemon=True
+    )
+    thread.start()
+    result = run_sensor(
+        "rtk_sensor_no_url_in_logs",
+        recording_id=recording_id,
+        include_download_urls=True,
+        poke_interval=0.1,
+        timeout=60,
+        **MODES["deferrable"],
+    )
+    thread.join()
+    assert result.task_states == {"wait": "success"}
+    url = result.xcoms["wait"]["download_url"]  # asked for: in the XCom, fetched by execute_complete
+    signature = url.split("X-Amz-Signature=")[1]
+    [event] = trigger_events
+    assert event["status"] == "success"
+    assert event["recording"]["download_url"] is None
+    assert signature not in repr(event)
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert recording_id in logs  # the run's logs were captured
+    assert signature not in logs
+    assert "X-Amz-Signature=" not in logs
