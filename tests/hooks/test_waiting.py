@@ -58,14 +58,9 @@ def when(condition: Callable[[], bool], action: Callable[[], None]) -> threading
 
 
 @pytest.fixture
-def slow_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
+def slow_bot(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
     """An emulator whose new recordings stay INVOKED for an hour of its clock (tests advance it)."""
-    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-
-    with RealtimeKitEmulator(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 3600.0}) as emu:
-        for key, value in emu.env().items():
-            monkeypatch.setenv(key, value)
-        yield emu
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 3600.0})
 
 
 class TestWaitForStatus:

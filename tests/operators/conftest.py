@@ -64,12 +64,7 @@ def meeting() -> str:
 
 
 @pytest.fixture
-def slow_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
+def slow_bot(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
     """An emulator whose new recordings stay INVOKED (the bot joining) for 1.5 s, as the real service's
     do for up to ~30 s."""
-    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-
-    with RealtimeKitEmulator(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 1.5}) as emu:
-        for key, value in emu.env().items():
-            monkeypatch.setenv(key, value)
-        yield emu
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 1.5})

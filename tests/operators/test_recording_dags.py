@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -257,17 +258,18 @@ def test_stop_wait_survives_an_outage(emulator: RealtimeKitEmulator, run_dag, de
 
 def test_errors_say_what_to_check(emulator: RealtimeKitEmulator, run_dag, capfd, monkeypatch):
     """Issue 7.9: a 404 or 401 at operator level carries the hint test_connection gives."""
+    missing = str(uuid.uuid4())
     result = run_dag(
         "hints_404",
-        """
-        RealtimeKitGetRecordingOperator(task_id="get", recording_id="no-such-recording")
-        RealtimeKitStopRecordingOperator(task_id="stop", recording_id="no-such-recording")
+        f"""
+        RealtimeKitGetRecordingOperator(task_id="get", recording_id="{missing}")
+        RealtimeKitStopRecordingOperator(task_id="stop", recording_id="{missing}")
         """,
     )
     assert result.task_states == {"get": "failed", "stop": "failed"}
     logs = capfd.readouterr().out
-    assert logs.count("recording no-such-recording not found (HTTP 404)") >= 2
-    assert "check recording_id, account_id and app_id. API said: GET recordings/no-such-recording" in logs
+    assert logs.count(f"recording {missing} not found (HTTP 404)") >= 2
+    assert f"check recording_id, account_id and app_id. API said: GET recordings/{missing}" in logs
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_REALTIMEKIT_DEFAULT", emulator.connection_json().replace(CANARY_TOKEN, "wrong-token")

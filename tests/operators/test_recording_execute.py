@@ -95,7 +95,9 @@ class TestValidationWhenBuilt:
             task_id="t", meeting_id=meeting(), storage_conn_id="storage", storage_config={"path": "p"}
         )
         with pytest.raises(RealtimeKitInputError, match=r"^storage_config\.type: "):  # without the connection
-            RealtimeKitStartRecordingOperator(task_id="t2", meeting_id=meeting(), storage_config={"path": "p"})
+            RealtimeKitStartRecordingOperator(
+                task_id="t2", meeting_id=meeting(), storage_config={"path": "p"}
+            )
         recording = op.execute(_context())
         sent = next(r.json for r in emulator.requests if r.method == "POST")["storage_config"]
         assert sent == {
