@@ -382,3 +382,57 @@ def test_no_presigned_url_in_trigger_events_or_logs(emulator, later, capfd, capl
     assert recording_id in logs  # the run's logs were captured
     assert signature not in logs
     assert "X-Amz-Signature=" not in logs
+
+
+TIMED_OUTAGES = {
+    "503-for-3s": {"status": 503},
+    "429-retry-after-1-for-3s": {"status": 429, "retry_after": 1},
+}
+
+
+@pytest.mark.parametrize("outage", TIMED_OUTAGES)
+def test_deferred_wait_survives_a_3_second_outage_in_a_dag_run(emulator, trigger_events, outage):
+    """Time-based: 3 s of 503s (or 429s) is 15 poll intervals of 0.2 s. The outage starts at the sensor's
+    first poke (the recording is RECORDING then), so the whole of it falls on the deferred wait; the
+    recording is UPLOADED behind it."""
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+
+    def outage_at_first_poke() -> None:
+        for _ in range(3000):
+            if any(recording_id in r.path and r.status == 200 for r in emulator.requests):  # answered
+                emulator.add_fault(method="GET", path=recording_id, duration=3.0, **TIMED_OUTAGES[outage])
+                emulator.set_status(recording_id, "UPLOADED")
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=outage_at_first_poke, daemon=True)
+    thread.start()
+    result = run_sensor(
+        f"rtk_sensor_timed_{outage.replace('-', '_')}",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        max_backoff=0.4,
+        timeout=120,
+        **MODES["deferrable"],
+    )
+    thread.join()
+    assert result.task_states == {"wait": "success"}
+    assert result.tries == {"wait": 1}
+    assert [e["status"] for e in trigger_events] == ["success"]
+    failed = [r for r in emulator.requests if r.status == TIMED_OUTAGES[outage]["status"]]
+    assert len(failed) >= 3  # the trigger polled through the outage
+
+
+def test_deferred_wait_times_out_when_the_outage_outlasts_it(emulator, trigger_events):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    emulator.add_fault(method="GET", path=recording_id, status=503, duration=60.0)
+    result = run_sensor(
+        "rtk_sensor_timed_outlasting",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        max_backoff=0.4,
+        timeout=2,
+        **MODES["deferrable"],
+    )
+    assert result.task_states == {"wait": "failed"}
+    assert [e["status"] for e in trigger_events] == ["timeout"]

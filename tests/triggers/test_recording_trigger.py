@@ -321,6 +321,38 @@ class TestOutages:
         assert "failed (32 in a row; the API has been failing for " in logs
         assert f"RealtimeKit API answered again for recording {recording_id} after failing for" in logs
 
+    @pytest.mark.parametrize(
+        "outage",
+        [
+            pytest.param({"status": 503}, id="503-for-3s"),
+            pytest.param({"status": 429, "retry_after": 1}, id="429-retry-after-1-for-3s"),
+            pytest.param(None, id="connections-refused-for-3s"),
+        ],
+    )
+    def test_one_wait_survives_a_3_second_outage(self, emulator, outage):
+        """Time-based: 3 s of failures is 15 poll intervals of 0.2 s (the back-off caps at 0.4 s)."""
+        recording_id = recording_in(emulator, "UPLOADED")
+        started = time.monotonic()
+        if outage is None:
+            emulator.refuse_connections(3.0)
+        else:
+            emulator.add_fault(method="GET", duration=3.0, **outage)
+        event = run_one(trigger(recording_id, poll_interval=0.2, max_backoff=0.4, end_time=time.time() + 120))
+        assert event["status"] == "success"
+        assert time.monotonic() - started >= 3.0  # it was answered only after the outage
+        if outage is not None:
+            failed = [r for r in emulator.requests if r.status == outage["status"]]
+            assert len(failed) >= 3  # polled through it (fewer than 15: the back-off and Retry-After)
+
+    def test_a_timed_outage_outlasting_the_deadline_ends_in_timeout(self, emulator):
+        recording_id = recording_in(emulator, "UPLOADED")
+        emulator.add_fault(method="GET", status=503, duration=30.0)
+        end_time = time.time() + 2.0
+        event = run_one(trigger(recording_id, poll_interval=0.2, max_backoff=0.4, end_time=end_time))
+        assert event["status"] == "timeout"
+        assert time.time() >= end_time
+        assert emulator.count("GET") >= 4
+
     def test_many_waits_on_the_list_survive_an_outage(self, emulator):
         ids = [recording_in(emulator) for _ in range(5)]
 
