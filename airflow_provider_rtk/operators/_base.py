@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_download_urls
-from airflow_provider_rtk._wait import result_from_event
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, with_hint
+from airflow_provider_rtk._wait import DEFAULT_FAILURE_STATUSES, classify, describe_failure, result_from_event
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitRecordingStateError, with_hint
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -157,6 +157,45 @@ class RealtimeKitHookMixin(_Task):
             method_name=method_name,
         )
         raise AssertionError("unreachable: defer() raises TaskDeferred")  # pragma: no cover
+
+    def wait_until(
+        self,
+        recording: Recording,
+        statuses: Iterable[str],
+        *,
+        timeout: float,
+        poll_interval: float,
+        deferrable: bool,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_consecutive_errors: int | None = None,
+    ) -> Recording:
+        """``recording`` once it is in one of ``statuses``: at once when it already is, else by polling
+        in this task (``RealtimeKitHook.wait_for_status``) or, when ``deferrable``, in the triggerer (the
+        task resumes in ``execute_complete``). ERRORED raises ``RealtimeKitRecordingStateError``."""
+        targets = tuple(statuses)
+        state = classify(recording, targets, DEFAULT_FAILURE_STATUSES)
+        if state == "failed":
+            raise RealtimeKitRecordingStateError(describe_failure(recording))
+        if state == "done":
+            return recording
+        if deferrable:
+            self.defer_until(
+                recording["id"],
+                targets,
+                failure_statuses=DEFAULT_FAILURE_STATUSES,
+                poll_interval=poll_interval,
+                timeout=timeout,
+                max_backoff=max_backoff,
+                max_consecutive_errors=max_consecutive_errors,
+            )
+        return self.hook.wait_for_status(
+            recording["id"],
+            targets,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_backoff=max_backoff,
+            max_consecutive_errors=max_consecutive_errors,
+        )
 
     def finish_wait(self, event: Mapping[str, Any], *, include_download_urls: bool) -> Recording:
         """The recording a trigger's event reports, or the exception it stands for.

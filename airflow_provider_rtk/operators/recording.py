@@ -34,14 +34,11 @@ from airflow_provider_rtk._validation import (
     require_id,
 )
 from airflow_provider_rtk._wait import (
-    DEFAULT_FAILURE_STATUSES,
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TARGET_STATUSES,
     STARTED_STATUSES,
-    classify,
-    describe_failure,
 )
-from airflow_provider_rtk.exceptions import RealtimeKitInputError, RealtimeKitRecordingStateError
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.operators._base import (
     RealtimeKitHookMixin,
     int_from_template,
@@ -110,6 +107,11 @@ class RealtimeKitBaseOperator(RealtimeKitHookMixin, BaseOperator):
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)
 
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
+        """Resume after a deferred wait (``wait_until``): the recording, or the error its event describes."""
+        recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
+        return self._result(recording, context)
+
     def render_template(
         self,
         content: Any,
@@ -170,29 +172,13 @@ class _StartOperator(RealtimeKitBaseOperator):
     def _started(self, recording: Recording, context: Context) -> Recording:
         """The started recording, waited for when ``wait_for_recording`` asks for it."""
         if self.wait_for_recording:
-            state = classify(recording, STARTED_STATUSES, DEFAULT_FAILURE_STATUSES)
-            if state == "failed":
-                raise RealtimeKitRecordingStateError(describe_failure(recording))
-            if state == "waiting" and self.deferrable:
-                self.defer_until(
-                    recording["id"],
-                    STARTED_STATUSES,
-                    failure_statuses=DEFAULT_FAILURE_STATUSES,
-                    poll_interval=self.poll_interval,
-                    timeout=self.startup_timeout,
-                )
-            if state == "waiting":
-                recording = self.hook.wait_for_status(
-                    recording["id"],
-                    STARTED_STATUSES,
-                    timeout=self.startup_timeout,
-                    poll_interval=self.poll_interval,
-                )
-        return self._result(recording, context)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
-        """Resume after the trigger: the recording once it records, or the error its event describes."""
-        recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
+            recording = self.wait_until(
+                recording,
+                STARTED_STATUSES,
+                timeout=self.startup_timeout,
+                poll_interval=self.poll_interval,
+                deferrable=self.deferrable,
+            )
         return self._result(recording, context)
 
 
@@ -342,37 +328,34 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         recording = self.hook.stop_recording(self.recording_id)
         if not self.wait_for_upload:
             return self._result(recording, context)
-        state = classify(recording, DEFAULT_TARGET_STATUSES, DEFAULT_FAILURE_STATUSES)
-        if state == "failed":
-            raise RealtimeKitRecordingStateError(describe_failure(recording))
-        if state == "waiting" and self.deferrable:
-            self.defer_until(
-                recording["id"],
-                DEFAULT_TARGET_STATUSES,
-                failure_statuses=DEFAULT_FAILURE_STATUSES,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                max_backoff=self.max_backoff,
-                max_consecutive_errors=self.max_consecutive_errors,
-            )
-        if state == "waiting":
-            recording = self.hook.wait_for_status(
-                recording["id"],
-                DEFAULT_TARGET_STATUSES,
-                timeout=self.timeout,
-                poll_interval=self.poll_interval,
-                max_backoff=self.max_backoff,
-                max_consecutive_errors=self.max_consecutive_errors,
-            )
-        return self._result(recording, context)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
-        """Resume after the trigger: the UPLOADED recording, or the error its event describes."""
-        recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
+        recording = self.wait_until(
+            recording,
+            DEFAULT_TARGET_STATUSES,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            deferrable=self.deferrable,
+            max_backoff=self.max_backoff,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
         return self._result(recording, context)
 
 
-class RealtimeKitPauseRecordingOperator(_RecordingIdOperator):
+class _AfterJoinOperator(_RecordingIdOperator):
+    """Pause or resume: the API refuses both while the recording is INVOKED, so the hook waits for the
+    bot's join first, up to ``startup_timeout`` seconds."""
+
+    def __init__(
+        self,
+        recording_id: str,
+        *,
+        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(recording_id=recording_id, **kwargs)
+        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
+
+
+class RealtimeKitPauseRecordingOperator(_AfterJoinOperator):
     """Pause a recording; returns it. A recording already PAUSED is returned as is. One still INVOKED
     (its bot is joining the meeting) is waited for until it records, up to ``startup_timeout``; one that
     ends ERRORED instead fails the task with its stop reason.
@@ -381,38 +364,18 @@ class RealtimeKitPauseRecordingOperator(_RecordingIdOperator):
     :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
 
-    def __init__(
-        self,
-        recording_id: str,
-        *,
-        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(recording_id=recording_id, **kwargs)
-        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
-
     def execute(self, context: Context) -> Recording:
         recording = self.hook.pause_recording(self.recording_id, startup_timeout=self.startup_timeout)
         return self._result(recording, context)
 
 
-class RealtimeKitResumeRecordingOperator(_RecordingIdOperator):
+class RealtimeKitResumeRecordingOperator(_AfterJoinOperator):
     """Resume a paused recording; returns it. A recording already RECORDING is returned as is; one still
     INVOKED is waited for as by ``RealtimeKitPauseRecordingOperator``.
 
     :param recording_id: the recording to resume.
     :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
-
-    def __init__(
-        self,
-        recording_id: str,
-        *,
-        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(recording_id=recording_id, **kwargs)
-        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
 
     def execute(self, context: Context) -> Recording:
         recording = self.hook.resume_recording(self.recording_id, startup_timeout=self.startup_timeout)
