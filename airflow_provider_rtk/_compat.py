@@ -12,9 +12,24 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
 
+try:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException  # type: ignore[attr-defined]
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+        AirflowFailException,
+        AirflowSkipException,
+    )
+
 from airflow.sdk.log import mask_secret as _mask_in_sdk
 
-__all__ = ["AirflowSensorTimeout", "conf", "default_deferrable", "mask_secret"]
+__all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+]
 
 
 def mask_secret(secret: str) -> None:

@@ -80,3 +80,26 @@ def without_download_urls(recording: Recording) -> Recording:
         elif value is not None:
             copy[name] = None
     return cast("Recording", copy)
+
+
+def xcom_recording(recording: Recording, include_download_urls: bool) -> Recording:
+    """What a task may push: presigned URLs only when explicitly asked for."""
+    return recording if include_download_urls else without_download_urls(recording)
+
+
+#: Fields whose values are credentials wherever they appear in a config: storage secrets, and the RTMP
+#: URL, which carries the stream key.
+CONFIG_SECRET_FIELDS: Final[frozenset[str]] = frozenset(STORAGE_SECRET_FIELDS | {"rtmp_url"})
+
+
+def mask_config_secrets(config: object) -> None:
+    """Register every secret in ``config`` (nested too: track layers' outputs) with the secret maskers."""
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            if key in CONFIG_SECRET_FIELDS and isinstance(value, str):
+                mask_secret(value)
+            else:
+                mask_config_secrets(value)
+    elif isinstance(config, list | tuple):
+        for item in config:
+            mask_config_secrets(item)

@@ -1,13 +1,25 @@
-"""Waiting for a recording status: one set of rules shared by the sensor, the trigger and the stop
-operator, so that every way of waiting ends the same way."""
+"""Waiting for a recording status: the rules every wait shares (sensor, trigger, the hook's
+``wait_for_status`` behind the stop, pause, resume and start operators), so that every way of waiting
+ends the same way and reports the same way.
+
+- ``classify`` says what one look at a recording means: still waiting, done, or failed.
+- ``WaitProgress`` is one wait's account of its polls: an INFO line per poll with the status seen and the
+  time waited, the transient-failure pacing of ``_backoff.PollBackoff`` with its widening warnings and a
+  recovery line, and the opt-in ``max_consecutive_errors`` limit. Only the wait's own deadline ends a wait
+  on transient errors unless that limit is set.
+- ``result_from_event`` turns a trigger's event back into the recording or the matching exception.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, PollBackoff
 from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._redact import without_download_urls
 from airflow_provider_rtk._validation import check_enum
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
@@ -18,12 +30,33 @@ from airflow_provider_rtk.types import RECORDING_STATUSES, Recording
 
 DEFAULT_TARGET_STATUSES: Final[tuple[str, ...]] = ("UPLOADED",)
 DEFAULT_FAILURE_STATUSES: Final[tuple[str, ...]] = ("ERRORED",)
+#: Statuses of a recording whose bot has joined: it is, or was, recording.
+STARTED_STATUSES: Final[tuple[str, ...]] = ("RECORDING", "PAUSED", "UPLOADING", "UPLOADED")
+#: How long pause, resume and ``wait_for_recording`` wait for the bot to join (INVOKED -> RECORDING).
+DEFAULT_STARTUP_TIMEOUT: Final[float] = 120.0
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
+WaitState = Literal["waiting", "done", "failed"]
+
+__all__ = [
+    "DEFAULT_FAILURE_STATUSES",
+    "DEFAULT_MAX_BACKOFF",
+    "DEFAULT_STARTUP_TIMEOUT",
+    "DEFAULT_TARGET_STATUSES",
+    "STARTED_STATUSES",
+    "EventStatus",
+    "WaitEvent",
+    "WaitProgress",
+    "WaitState",
+    "check_wait_statuses",
+    "classify",
+    "describe_failure",
+    "result_from_event",
+]
 
 
 class WaitEvent(TypedDict):
-    """The one event a recording trigger emits (primitives only)."""
+    """The one event a recording trigger emits (primitives only; never a download URL)."""
 
     status: EventStatus
     recording_id: str
@@ -62,24 +95,21 @@ def describe_failure(recording: Mapping[str, Any]) -> str:
     return f"recording {recording.get('id')} is {recording.get('status')}{suffix}"
 
 
-def evaluate(recording: Mapping[str, Any], target: Iterable[str], failure: Iterable[str]) -> bool:
-    """True when the recording reached a target status; raise when it reached a failure status."""
+def classify(recording: Mapping[str, Any], target: Iterable[str], failure: Iterable[str]) -> WaitState:
+    """What one look at ``recording`` means for a wait: ``done`` (a target status), ``failed`` (a failure
+    status; ``describe_failure`` says why) or ``waiting``."""
     status = recording.get("status")
     if status in tuple(failure):
-        raise RealtimeKitRecordingStateError(describe_failure(recording))
-    return status in tuple(target)
-
-
-def xcom_recording(recording: Recording, include_download_urls: bool) -> Recording:
-    """What a task may push: presigned URLs only when explicitly asked for."""
-    return recording if include_download_urls else without_download_urls(recording)
+        return "failed"
+    return "done" if status in tuple(target) else "waiting"
 
 
 def result_from_event(event: Mapping[str, Any]) -> Recording:
     """The recording of a ``success`` event; the matching exception for any other.
 
     ``timeout`` raises Airflow's ``AirflowSensorTimeout`` so that ``soft_fail`` works; ``failed`` (a
-    failure status) and ``error`` (the API kept failing) raise provider errors carrying the message.
+    failure status) and ``error`` (a non-transient API error, or the opt-in error limit) raise provider
+    errors carrying the message.
     """
     status = event.get("status")
     message = str(event.get("message") or "")
@@ -90,3 +120,97 @@ def result_from_event(event: Mapping[str, Any]) -> Recording:
     if status == "failed":
         raise RealtimeKitRecordingStateError(message)
     raise RealtimeKitError(message or f"unexpected trigger event: {dict(event)!r}")
+
+
+def _took(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+@dataclass
+class WaitProgress:
+    """One wait's account of its polls: what it logs, how it paces failures, when it gives up early.
+
+    :param recording_id: the recording waited for.
+    :param waiting_for: the statuses that end the wait, for the log lines.
+    :param log: where the lines go (the task's or the trigger's logger).
+    :param backoff: pacing of transient failures (interval, cap, clock).
+    :param max_consecutive_errors: opt-in: give up after this many transient failures in a row (429s do
+        not count); ``None`` waits through any outage until the deadline.
+    """
+
+    recording_id: str
+    waiting_for: tuple[str, ...]
+    log: logging.Logger | Any
+    backoff: PollBackoff
+    max_consecutive_errors: int | None = None
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.backoff.clock()
+
+    @classmethod
+    def start(
+        cls,
+        recording_id: str,
+        waiting_for: Iterable[str],
+        log: logging.Logger | Any,
+        *,
+        poll_interval: float,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_consecutive_errors: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> WaitProgress:
+        return cls(
+            recording_id,
+            tuple(waiting_for),
+            log,
+            PollBackoff(poll_interval, max_backoff, clock),
+            max_consecutive_errors,
+        )
+
+    @property
+    def waited(self) -> float:
+        """Seconds since the wait started."""
+        return self.backoff.clock() - self.started
+
+    def seen(self, status: str | None) -> None:
+        """A poll answered: log the status once, and the recovery when the API had been failing."""
+        failing_for = self.backoff.success()
+        if failing_for is not None:
+            self.log.info(
+                "RealtimeKit API answered again for recording %s after failing for %s",
+                self.recording_id,
+                _took(failing_for),
+            )
+        shown = status if status is not None else f"not yet {' or '.join(self.waiting_for)}"
+        self.log.info(
+            "Recording %s is %s (waited %s for %s)",
+            self.recording_id,
+            shown,
+            _took(self.waited),
+            " or ".join(self.waiting_for),
+        )
+
+    def failed(self, exc: BaseException) -> float:
+        """A poll failed transiently: return the delay before the next poll, warning at the 1st, 2nd,
+        4th, 8th... failure in a row. Raises ``RealtimeKitError`` once ``max_consecutive_errors`` is
+        reached."""
+        delay = self.backoff.failure(exc)
+        limit = self.max_consecutive_errors
+        if limit is not None and self.backoff.counted_failures >= limit:
+            raise RealtimeKitError(
+                f"gave up on recording {self.recording_id} after {self.backoff.counted_failures} "
+                f"consecutive failed polls (max_consecutive_errors={limit}); last error: {exc}"
+            ) from exc
+        if self.backoff.should_warn():
+            self.log.warning(
+                "Polling recording %s failed (%d in a row; the API has been failing for %s); still "
+                "waiting, next poll in %s: %s",
+                self.recording_id,
+                self.backoff.failures,
+                _took(self.backoff.failing_for),
+                _took(delay),
+                exc,
+            )
+        return delay

@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Unpack
 
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._compat import AirflowSensorTimeout
 from airflow_provider_rtk._connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -27,10 +29,13 @@ from airflow_provider_rtk._connection import (
     settings_from,
     ui_field_behaviour,
 )
+from airflow_provider_rtk._redact import mask_config_secrets
 from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk._validation import (
     ACTIONS,
+    STORAGE_FIELDS,
+    STORAGE_TYPES,
     ListFilters,
     StartOptions,
     build_list_params,
@@ -39,6 +44,15 @@ from airflow_provider_rtk._validation import (
     check_enum,
     check_int,
     require_uuid,
+)
+from airflow_provider_rtk._wait import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_STARTUP_TIMEOUT,
+    STARTED_STATUSES,
+    WaitProgress,
+    check_wait_statuses,
+    classify,
+    describe_failure,
 )
 from airflow_provider_rtk._wire import (
     ApiRequest,
@@ -58,8 +72,10 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitConflictError,
     RealtimeKitError,
     RealtimeKitNotFoundError,
+    RealtimeKitRecordingStateError,
     RealtimeKitServerError,
     RealtimeKitTransportError,
+    what_to_check,
 )
 from airflow_provider_rtk.types import Recording
 
@@ -76,6 +92,68 @@ DEFAULT_PER_PAGE = 50
 T = TypeVar("T")
 #: Unwraps a parsed 2xx envelope into what a call returns (``_wire.read_*``).
 Reader = Callable[[Any, ApiRequest], T]
+
+#: Statuses after which a stop has nothing left to do.
+STOPPED_STATUSES: Final[tuple[str, ...]] = ("UPLOADING", "UPLOADED", "ERRORED")
+#: HTTP statuses with which the API refuses an action the recording's state does not allow.
+_STATE_REFUSALS: Final = frozenset({400, 409, 422})
+#: One attempt per call: for waits, which pace their own retries, and the reconcile lookup's first try.
+_ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a refused TCP connection: the request never reached the API,
+    so even a non-idempotent one is safe to resend, and waiting on retries will not bring the host up."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
+    return False
+
+
+def storage_config_from_connection(
+    conn_id: str, storage_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A start's ``storage_config`` from an Airflow connection, so that storage secrets stay in Airflow's
+    secrets backend; keys of ``storage_config`` win over the connection's. Every secret is registered
+    with the secret maskers.
+
+    ``login``/``password`` become ``access_key``/``secret``, or for ``sftp`` ``username``/``password``
+    with ``host``/``port`` from the connection's. Extras ``type``, ``bucket``, ``region`` (or
+    ``region_name``), ``path``, ``host``, ``port``, ``private_key`` and ``auth_method`` fill the fields of
+    the same name; ``type`` defaults to the connection type when that is a storage type (e.g. ``aws``).
+    """
+    conn = BaseHook.get_connection(conn_id)
+    extras = conn.extra_dejson
+    explicit = dict(storage_config or {})
+    kind = explicit.get("type") or extras.get("type")
+    if kind is None and conn.conn_type in STORAGE_TYPES:
+        kind = conn.conn_type
+    config: dict[str, Any] = {"type": kind} if kind else {}
+    sftp = kind == "sftp"
+    if conn.login:
+        config["username" if sftp else "access_key"] = conn.login
+    if conn.password:
+        config["password" if sftp else "secret"] = conn.password
+    if sftp and conn.host:
+        config["host"] = conn.host
+    if sftp and conn.port:
+        config["port"] = conn.port
+    if extras.get("region_name") is not None:
+        config["region"] = extras["region_name"]
+    config.update({k: extras[k] for k in STORAGE_FIELDS if extras.get(k) is not None})
+    config.update(explicit)
+    port = config.get("port")
+    if isinstance(port, str) and port.strip().isdigit():
+        config["port"] = int(port)
+    mask_config_secrets(config)
+    return config
 
 
 class RealtimeKitHook(BaseHook):
@@ -298,16 +376,28 @@ class RealtimeKitHook(BaseHook):
 
     # -- writes -----------------------------------------------------------------------------------------
 
-    def start_recording(self, meeting_id: str | None, **fields: Unpack[StartOptions]) -> Recording:
+    def start_recording(
+        self,
+        meeting_id: str | None,
+        *,
+        reuse_active_recording: bool = False,
+        **fields: Unpack[StartOptions],
+    ) -> Recording:
         """Start recording a meeting; ``fields`` are the API's body fields (``max_seconds``,
-        ``storage_config``, ``video_config``...).
+        ``storage_config``, ``video_config``...). The recording is usually INVOKED at first (the bot is
+        joining, up to ~30 s): ``wait_for_status(id, STARTED_STATUSES, ...)`` waits for it to record.
 
         Never creates two recordings for one call: when an attempt fails ambiguously (no response, a
         timeout, a 5xx), the meeting's active recording is fetched first; one invoked since this call
         started (give or take ``reconcile_window`` seconds of clock skew) is the one the lost attempt
         created and is returned, an older one is a conflict. Only when the API shows no active recording
-        is the start sent again; a 409 after such a resend is reconciled the same way. With
+        is the start sent again; a 409 after such a resend is reconciled the same way. A start refused at
+        the connection never reached the API and is resent without a lookup. With
         ``allow_multiple_recordings`` an ambiguous start is neither reconciled nor resent.
+
+        :param reuse_active_recording: when the meeting already records (the API's 409) and
+            ``allow_multiple_recordings`` is not set, return that active recording, whoever started it,
+            instead of raising ``RealtimeKitConflictError``.
         """
         body = build_start_body(meeting_id, fields)
         request = ApiRequest("POST", "recordings", json=body)
@@ -318,18 +408,25 @@ class RealtimeKitHook(BaseHook):
             try:
                 return self._call(request, read_recording)
             except (RealtimeKitTransportError, RealtimeKitServerError) as exc:
-                if body.get("allow_multiple_recordings"):
+                refused = _connection_refused(exc)
+                if body.get("allow_multiple_recordings") and not refused:
                     raise RealtimeKitError(
                         f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}); with "
                         "allow_multiple_recordings the start is neither reconciled nor resent, since "
                         "another active recording cannot be told apart from ours: check the meeting's "
                         "recordings"
                     ) from exc
-                found = self._reconcile_start(meeting_id, called_at, exc)
+                found = None if refused else self._reconcile_start(meeting_id, called_at, exc)
                 if found is not None:
                     return found
                 wait = self.retry_policy.next_wait(exc, attempt)
                 if wait is None:
+                    if refused:
+                        raise RealtimeKitTransportError(
+                            f"starting a recording for meeting {meeting_id} failed: the API at "
+                            f"{self.settings.base_url} refused the connection ({attempt} attempt(s); "
+                            f"{exc}). Check the connection's host and the network"
+                        ) from exc
                     raise
                 log.warning(
                     "RealtimeKit start for meeting %s failed (%s) and created no recording; "
@@ -344,6 +441,18 @@ class RealtimeKitHook(BaseHook):
             except RealtimeKitConflictError as exc:
                 if attempt > 1 and (found := self._reconcile_start(meeting_id, called_at, exc)):
                     return found
+                if reuse_active_recording and not body.get("allow_multiple_recordings") and meeting_id:
+                    active = self.get_active_recording(meeting_id)
+                    if active is not None:
+                        log.info(
+                            "Meeting %s already has active recording %s (%s; API said: %s): adopting it, "
+                            "since reuse_active_recording is set",
+                            meeting_id,
+                            active["id"],
+                            active["status"],
+                            exc.message,
+                        )
+                        return active
                 raise
 
     def _reconcile_start(
@@ -352,14 +461,22 @@ class RealtimeKitHook(BaseHook):
         """The recording a lost start attempt created, or None when the meeting has no active recording.
 
         An active recording invoked before this call (beyond ``reconcile_window`` of clock skew) is not
-        ours: the start would only conflict with it, so that conflict is raised instead of a resend.
+        ours: the start would only conflict with it, so that conflict is raised instead of a resend. A
+        lookup refused at the connection fails at once, naming the start it was for.
         """
         if meeting_id is None:
             raise RealtimeKitError(
                 f"starting a recording failed ambiguously ({exc}) and, without a meeting_id, cannot be "
                 "reconciled: not resending it"
             ) from exc
-        active = self.get_active_recording(meeting_id)
+        try:
+            active = self._reconcile_lookup(meeting_id)
+        except RealtimeKitError as lookup_exc:
+            raise RealtimeKitError(
+                f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}), and looking up "
+                f"the meeting's active recording at {self.settings.base_url} to reconcile it failed too "
+                f"({lookup_exc}): check the meeting's recordings before starting again"
+            ) from exc
         if active is None:
             return None
         invoked = parse_api_time(active.get("invoked_time"))
@@ -380,6 +497,20 @@ class RealtimeKitHook(BaseHook):
             path="recordings",
         ) from exc
 
+    def _reconcile_lookup(self, meeting_id: str) -> Recording | None:
+        """The meeting's active recording: one attempt first, then the retry policy unless the connection
+        was refused (retries will not bring the host up)."""
+        request = ApiRequest("GET", f"recordings/active-recording/{require_uuid('meeting_id', meeting_id)}")
+        for policy in (_ONE_ATTEMPT, None):
+            try:
+                return self._call(request, read_recording, policy)
+            except RealtimeKitNotFoundError:
+                return None
+            except RealtimeKitError as exc:
+                if policy is None or not exc.transient or _connection_refused(exc):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
     def _action(self, recording_id: str, action: str) -> Recording:
         check_enum("action", action, ACTIONS)
         request = ApiRequest(
@@ -387,14 +518,158 @@ class RealtimeKitHook(BaseHook):
         )
         return self._call(request, read_recording)
 
+    def _act(
+        self,
+        recording_id: str,
+        action: str,
+        done: Iterable[str],
+        *,
+        startup_timeout: float = 0.0,
+        poll_interval: float = 2.0,
+    ) -> Recording:
+        """Send ``action``. A refusal (400/409/422) from a recording already in a ``done`` status is
+        success, so a retried stop, pause or resume succeeds (an earlier attempt may have landed). A
+        refusal from an INVOKED recording waits up to ``startup_timeout`` for the bot to join, then acts:
+        ERRORED meanwhile raises ``RealtimeKitRecordingStateError`` with its stop reason."""
+        try:
+            return self._sent(action, self._action(recording_id, action))
+        except RealtimeKitApiError as exc:
+            if exc.status_code not in _STATE_REFUSALS:
+                raise
+            recording = self.get_recording(recording_id)
+            if recording["status"] == "INVOKED" and startup_timeout > 0:
+                log.info(
+                    "Recording %s is INVOKED (its bot is joining the meeting): waiting up to %g s for it "
+                    "to record before sending %s",
+                    recording_id,
+                    startup_timeout,
+                    action,
+                )
+                recording = self.wait_for_status(
+                    recording_id,
+                    STARTED_STATUSES,
+                    failure_statuses=DEFAULT_FAILURE_STATUSES,
+                    timeout=startup_timeout,
+                    poll_interval=poll_interval,
+                )
+                if recording["status"] not in done:
+                    return self._sent(action, self._action(recording_id, action))
+            if recording["status"] not in done:
+                raise
+            log.info(
+                "Recording %s is already %s (the API refused to %s it: %s)",
+                recording_id,
+                recording["status"],
+                action,
+                exc.message,
+            )
+            return recording
+
+    def _sent(self, action: str, recording: Recording) -> Recording:
+        log.info("Sent %s to recording %s: now %s", action, recording["id"], recording["status"])
+        return recording
+
     def stop_recording(self, recording_id: str) -> Recording:
-        return self._action(recording_id, "stop")
+        """Stop a recording (INVOKED ones too). One already stopped (UPLOADING, UPLOADED, ERRORED) is
+        returned as is, so a retried stop succeeds."""
+        return self._act(recording_id, "stop", STOPPED_STATUSES)
 
-    def pause_recording(self, recording_id: str) -> Recording:
-        return self._action(recording_id, "pause")
+    def pause_recording(
+        self,
+        recording_id: str,
+        *,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        poll_interval: float = 2.0,
+    ) -> Recording:
+        """Pause a recording. One still INVOKED is waited for (up to ``startup_timeout`` seconds, polled
+        every ``poll_interval``) until its bot joins; one already PAUSED is returned as is."""
+        return self._act(
+            recording_id, "pause", ("PAUSED",), startup_timeout=startup_timeout, poll_interval=poll_interval
+        )
 
-    def resume_recording(self, recording_id: str) -> Recording:
-        return self._action(recording_id, "resume")
+    def resume_recording(
+        self,
+        recording_id: str,
+        *,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        poll_interval: float = 2.0,
+    ) -> Recording:
+        """Resume a paused recording. One still INVOKED is waited for as by ``pause_recording``; one
+        already RECORDING is returned as is."""
+        return self._act(
+            recording_id,
+            "resume",
+            ("RECORDING",),
+            startup_timeout=startup_timeout,
+            poll_interval=poll_interval,
+        )
+
+    # -- waiting ----------------------------------------------------------------------------------------
+
+    def poll_recording(self, recording_id: str) -> Recording:
+        """One look at a recording for a wait: a single attempt, since a wait paces its own retries
+        (``_wait.WaitProgress``) and only its deadline ends it."""
+        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
+        return self._call(request, read_recording, _ONE_ATTEMPT)
+
+    def wait_for_status(
+        self,
+        recording_id: str,
+        statuses: Iterable[str],
+        *,
+        timeout: float,
+        poll_interval: float = 30.0,
+        failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_consecutive_errors: int | None = None,
+    ) -> Recording:
+        """Poll until the recording reaches one of ``statuses``; return it.
+
+        Logs each poll (status and time waited). Transient errors (no response, 429, 5xx) never end the
+        wait before ``timeout``: polls back off from ``poll_interval`` to ``max_backoff`` (honouring
+        ``Retry-After``), with a warning at the 1st, 2nd, 4th... failure in a row and a line when the API
+        answers again; ``max_consecutive_errors`` (opt-in) gives up earlier.
+
+        :raises RealtimeKitRecordingStateError: the recording reached one of ``failure_statuses`` (the
+            message carries its stop reason).
+        :raises AirflowSensorTimeout: ``timeout`` seconds passed first (the message names the last status).
+        :raises RealtimeKitApiError: a non-transient API error (401, 403, 404, 400), at once.
+        """
+        targets, failures = check_wait_statuses(statuses, failure_statuses)
+        check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
+        progress = WaitProgress.start(
+            recording_id,
+            targets,
+            log,
+            poll_interval=poll_interval,
+            max_backoff=max_backoff,
+            max_consecutive_errors=max_consecutive_errors,
+        )
+        deadline = time.monotonic() + timeout
+        last: str | None = None
+        while True:
+            try:
+                recording = self.poll_recording(recording_id)
+            except RealtimeKitError as exc:
+                if not exc.transient:
+                    raise
+                delay = progress.failed(exc)
+            else:
+                last = recording.get("status")
+                progress.seen(last)
+                state = classify(recording, targets, failures)
+                if state == "done":
+                    return recording
+                if state == "failed":
+                    raise RealtimeKitRecordingStateError(describe_failure(recording))
+                delay = poll_interval
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = f"; last status seen: {last}" if last else "; the API did not answer"
+                raise AirflowSensorTimeout(
+                    f"recording {recording_id} was not {' or '.join(targets)} within {timeout:g} s{seen}"
+                )
+            time.sleep(min(delay, remaining))
 
     def start_track_recording(
         self,
@@ -445,21 +720,9 @@ class RealtimeKitHook(BaseHook):
             self._call(self._list_request({"per_page": "1"}, 1), read_page, RetryPolicy(max_attempts=1))
         except RealtimeKitConfigError as exc:
             return False, str(exc)
-        except RealtimeKitAuthError as exc:
-            if exc.status_code == 401:
-                return False, (
-                    "Authentication failed: the API token was rejected (HTTP 401). Check the connection's "
-                    f"password and that the token has the Realtime permission. API said: {exc.message}"
-                )
-            return False, (
-                f"Access denied (HTTP 403) to account '{settings.account_id}': check account_id, and that "
-                f"the token belongs to this account. API said: {exc.message}"
-            )
-        except RealtimeKitNotFoundError as exc:
-            return False, (
-                f"Account '{settings.account_id}' / app '{settings.app_id}' not found (HTTP 404): check "
-                f"account_id and app_id. API said: {exc.message}"
-            )
+        except (RealtimeKitAuthError, RealtimeKitNotFoundError) as exc:
+            hint = what_to_check(exc, account_id=settings.account_id, app_id=settings.app_id)
+            return False, f"{hint[0].upper()}{hint[1:]}. API said: {exc.message}"
         except RealtimeKitTransportError as exc:
             return False, f"Could not reach {settings.base_url}: {exc}. Check the host and the network."
         except RealtimeKitApiError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
@@ -22,12 +21,12 @@ from airflow_provider_rtk._download import (
 from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk._validation import check_enum, check_int
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
+from airflow_provider_rtk.operators._base import RealtimeKitHookMixin, is_literal
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
     from airflow_provider_rtk._download import RecordingFile
-    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
 IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
 #: Small enough to stay in the CPU caches: on the benchmark machine 8 MiB chunks made every copy a trip to
@@ -35,7 +34,7 @@ IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
 DEFAULT_CHUNK_SIZE: Final = 128 << 10
 
 
-class RealtimeKitDownloadRecordingOperator(BaseOperator):
+class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
     """Stream a recording's files to ``destination``, verified, resumable and idempotent.
 
     The recording must be UPLOADED (an ERRORED or unfinished one fails at once, before anything is
@@ -115,26 +114,19 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
                 f"resume_delay: must be a number of seconds >= 0, got {resume_delay!r}"
             )
         self._archive_asset: Asset | None = None
-        if "outlets" not in kwargs and _is_static(destination):
+        if "outlets" not in kwargs and is_literal(destination):
             from airflow.sdk import Asset
 
             self._archive_asset = Asset(Location.parse(str(destination), destination_conn_id).uri())
             kwargs["outlets"] = [self._archive_asset]
-        super().__init__(**kwargs)
+        super().__init__(
+            realtimekit_conn_id=realtimekit_conn_id, account_id=account_id, app_id=app_id, **kwargs
+        )
         self.recording_id = recording_id
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.include_audio = include_audio
-        self.realtimekit_conn_id = realtimekit_conn_id
-        self.account_id = account_id
-        self.app_id = app_id
         self.resume_delay = float(resume_delay)
-
-    @cached_property
-    def hook(self) -> RealtimeKitHook:
-        from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
-
-        return RealtimeKitHook(self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
 
     def execute(self, context: Context) -> list[str]:
         try:
@@ -202,11 +194,6 @@ class RealtimeKitDownloadRecordingOperator(BaseOperator):
             elif outlet == self._archive_asset:
                 extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
                 events[outlet].extra = extra
-
-
-def _is_static(destination: object) -> bool:
-    """Whether the destination is known at parse time (not a template, not an XCom)."""
-    return isinstance(destination, str) and "{{" not in destination and "{%" not in destination
 
 
 def _try_token(context: Context) -> str:

@@ -1,35 +1,32 @@
-"""Operators for Cloudflare RealtimeKit recordings: start, stop (optionally waiting for the upload), pause,
-resume, start a track recording, get one and list them.
+"""Operators for Cloudflare RealtimeKit recordings: start (optionally waiting until it records), stop
+(optionally waiting for the upload), pause, resume, start a track recording, get one and list them.
 
 Each operator returns the recording (storage secrets stripped) as its XCom value; those returning one
 recording also push its id as the XCom ``id``, so ``start.output["id"]`` feeds the next task. Presigned
 download URLs are credentials: they are masked in task logs and left out of the XCom value unless the
 task is built with ``include_download_urls=True``.
 
-All HTTP goes through :class:`~airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook`, imported when a
-task runs: importing this module (on every DAG parse) loads no HTTP client.
+Operators are callers: every request, retry, wait and decision about the API's answers is the hook's
+(:class:`~airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook`), imported when a task runs, so that
+importing this module (on every DAG parse) loads no HTTP client.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._compat import AirflowSensorTimeout, default_deferrable, mask_secret
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._compat import default_deferrable
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import mask_download_urls
+from airflow_provider_rtk._redact import mask_config_secrets, mask_download_urls, xcom_recording
 from airflow_provider_rtk._validation import (
     LIST_FILTERS,
     START_FIELDS,
-    STORAGE_FIELDS,
-    STORAGE_SECRET_FIELDS,
-    STORAGE_TYPES,
     build_list_params,
     build_start_body,
     build_track_body,
@@ -37,23 +34,22 @@ from airflow_provider_rtk._validation import (
     require_id,
 )
 from airflow_provider_rtk._wait import (
-    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TARGET_STATUSES,
-    evaluate,
-    result_from_event,
-    xcom_recording,
+    STARTED_STATUSES,
 )
-from airflow_provider_rtk.exceptions import (
-    RealtimeKitApiError,
-    RealtimeKitConflictError,
-    RealtimeKitInputError,
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
+from airflow_provider_rtk.operators._base import (
+    RealtimeKitHookMixin,
+    int_from_template,
+    is_literal,
+    seconds,
 )
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
     from airflow_provider_rtk.types import Recording
 
 __all__ = [
@@ -67,54 +63,15 @@ __all__ = [
     "RealtimeKitStopRecordingOperator",
 ]
 
-#: HTTP statuses with which the API refuses an action the recording's state does not allow.
-_STATE_REFUSALS = frozenset({400, 409, 422})
-#: Statuses after which a stop has nothing left to do.
-_STOPPED_STATUSES = frozenset({"UPLOADING", "UPLOADED", "ERRORED"})
 
-
-def _is_literal(value: object) -> bool:
-    """Whether ``value`` is final when the DAG is parsed: no Jinja template and no XComArg inside."""
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, Mapping):
-        return all(_is_literal(k) and _is_literal(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_is_literal(v) for v in value)
-    return value is None or isinstance(value, bool | int | float | datetime)
-
-
-def _int(value: Any) -> Any:
-    """A rendered integer template (``"3600"``) as an int; anything else unchanged (validation judges it)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+def _positive(field: str, value: float) -> float:
+    if not value > 0:
+        raise RealtimeKitInputError(f"{field}: must be positive, got {value}")
     return value
 
 
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-#: Fields whose values are credentials wherever they appear in a config: storage secrets, and the RTMP
-#: URL, which carries the stream key.
-_SECRET_KEYS = STORAGE_SECRET_FIELDS | {"rtmp_url"}
-
-
-def _mask_storage_secrets(config: object) -> None:
-    """Register every secret in ``config`` (nested too: track layers' outputs) with the secret maskers."""
-    if isinstance(config, Mapping):
-        for key, value in config.items():
-            if key in _SECRET_KEYS and isinstance(value, str):
-                mask_secret(value)
-            else:
-                _mask_storage_secrets(value)
-    elif isinstance(config, list | tuple):
-        for item in config:
-            _mask_storage_secrets(item)
-
-
-class RealtimeKitBaseOperator(BaseOperator):
-    """Arguments every RealtimeKit operator shares, and its hook.
+class RealtimeKitBaseOperator(RealtimeKitHookMixin, BaseOperator):
+    """Arguments every RealtimeKit operator shares, and its hook (closed after each run).
 
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
     :param account_id: overrides the connection's ``account_id``.
@@ -135,17 +92,10 @@ class RealtimeKitBaseOperator(BaseOperator):
         include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.realtimekit_conn_id = realtimekit_conn_id
-        self.account_id = account_id
-        self.app_id = app_id
+        super().__init__(
+            realtimekit_conn_id=realtimekit_conn_id, account_id=account_id, app_id=app_id, **kwargs
+        )
         self.include_download_urls = include_download_urls
-
-    @cached_property
-    def hook(self) -> RealtimeKitHook:
-        from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
-
-        return RealtimeKitHook(self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
 
     def _result(self, recording: Recording, context: Context | None = None) -> Recording:
         """Mask the recording's presigned URLs in logs; return what may go to XCom.
@@ -156,6 +106,11 @@ class RealtimeKitBaseOperator(BaseOperator):
         if context is not None:
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
+        """Resume after a deferred wait (``wait_until``): the recording, or the error its event describes."""
+        recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
+        return self._result(recording, context)
 
     def render_template(
         self,
@@ -170,7 +125,7 @@ class RealtimeKitBaseOperator(BaseOperator):
         Overridden here rather than ``render_template_fields``, which mapped tasks do not call.
         """
         rendered = super().render_template(content, context, jinja_env, seen_oids)
-        _mask_storage_secrets(rendered)
+        mask_config_secrets(rendered)
         return rendered
 
 
@@ -182,38 +137,54 @@ class _RecordingIdOperator(RealtimeKitBaseOperator):
     def __init__(self, recording_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.recording_id = recording_id
-        if _is_literal(recording_id):
+        if is_literal(recording_id):
             require_id("recording_id", recording_id)
 
-    def _act(self, action: str, done: Iterable[str]) -> Recording:
-        """Send ``action``; a refusal because the recording is already ``done`` is success.
 
-        This makes stop, pause and resume safe to retry (an earlier attempt may have landed).
-        """
-        recording_id = self.recording_id
-        call = getattr(self.hook, f"{action}_recording")
-        try:
-            recording: Recording = call(recording_id)
-        except RealtimeKitApiError as exc:
-            if exc.status_code not in _STATE_REFUSALS:
-                raise
-            recording = self.hook.get_recording(recording_id)
-            if recording["status"] not in done:
-                raise
-            self.log.info(
-                "Recording %s is already %s (the API refused to %s it: %s)",
-                recording_id,
-                recording["status"],
-                action,
-                exc.message,
+class _StartOperator(RealtimeKitBaseOperator):
+    """A start, optionally waiting until the recording's bot has joined (``wait_for_recording``).
+
+    :param wait_for_recording: succeed only once the recording is RECORDING (or already past it: PAUSED,
+        UPLOADING, UPLOADED); a recording that ends ERRORED instead (the bot could not join) fails the
+        task with its stop reason, and one still INVOKED after ``startup_timeout`` raises
+        ``AirflowSensorTimeout``. Waiting survives API outages and throttling up to ``startup_timeout``.
+    :param startup_timeout: seconds to wait for the bot to join (the real service takes up to ~30 s).
+    :param poll_interval: seconds between status checks while waiting.
+    :param deferrable: wait in the triggerer instead of a worker slot (default: ``[operators]
+        default_deferrable``).
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_for_recording: bool = False,
+        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        poll_interval: float | timedelta = 5.0,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_recording = wait_for_recording
+        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
+        self.poll_interval = _positive("poll_interval", seconds(poll_interval))
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def _started(self, recording: Recording, context: Context) -> Recording:
+        """The started recording, waited for when ``wait_for_recording`` asks for it."""
+        if self.wait_for_recording:
+            recording = self.wait_until(
+                recording,
+                STARTED_STATUSES,
+                timeout=self.startup_timeout,
+                poll_interval=self.poll_interval,
+                deferrable=self.deferrable,
             )
-        else:
-            self.log.info("Sent %s to recording %s: now %s", action, recording_id, recording["status"])
-        return recording
+        return self._result(recording, context)
 
 
-class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
-    """Start recording a meeting; returns the new recording.
+class RealtimeKitStartRecordingOperator(_StartOperator):
+    """Start recording a meeting; returns the new recording (INVOKED while its bot joins the meeting, up
+    to ~30 s in the real service, unless ``wait_for_recording=True``).
 
     The keyword arguments from ``allow_multiple_recordings`` to ``video_config`` are the API's start body
     fields. Values are validated when the task is built if they are not templated, else before any request.
@@ -229,6 +200,10 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
     :param reuse_active_recording: when the meeting already records (the API's 409) and
         ``allow_multiple_recordings`` is not set, adopt that recording, whoever started it, instead of
         failing. This keeps a retried task from failing on the recording its earlier attempt started.
+    :param wait_for_recording: succeed only once the recording is RECORDING (or already past it); one
+        that ends ERRORED instead (its bot could not join) fails with its stop reason, one still INVOKED
+        after ``startup_timeout`` seconds (default 120) raises ``AirflowSensorTimeout``. Polled every
+        ``poll_interval`` seconds, in the triggerer when ``deferrable``.
 
     Inline secrets in ``storage_config`` work, but are masked in logs and rendered fields only; prefer
     ``storage_conn_id``, which keeps them out of the DAG file.
@@ -280,87 +255,52 @@ class RealtimeKitStartRecordingOperator(RealtimeKitBaseOperator):
         self.video_config = video_config
         self.storage_conn_id = storage_conn_id
         self.reuse_active_recording = reuse_active_recording
-        _mask_storage_secrets({"storage_config": storage_config, "rtmp_out_config": rtmp_out_config})
-        fields = {k: v for k, v in self._body_fields().items() if _is_literal(v)}
+        mask_config_secrets({"storage_config": storage_config, "rtmp_out_config": rtmp_out_config})
+        fields = {k: v for k, v in self._body_fields().items() if is_literal(v)}
         if storage_conn_id is not None:
             fields.pop("storage_config", None)  # completed from the connection at run time
-        build_start_body(meeting_id if _is_literal(meeting_id) else None, fields)
+        build_start_body(meeting_id if is_literal(meeting_id) else None, fields)
 
     def _body_fields(self) -> dict[str, Any]:
         """The API body fields as set on the task (``meeting_id`` is the hook's first argument)."""
         fields = {name: getattr(self, name) for name in START_FIELDS[1:]}
-        fields["max_seconds"] = _int(fields["max_seconds"])
+        fields["max_seconds"] = int_from_template(fields["max_seconds"])
         return fields
 
-    def _storage_config_from_connection(self, conn_id: str) -> dict[str, Any]:
-        conn = BaseHook.get_connection(conn_id)
-        extras = conn.extra_dejson
-        explicit = dict(self.storage_config or {})
-        kind = explicit.get("type") or extras.get("type")
-        if kind is None and conn.conn_type in STORAGE_TYPES:
-            kind = conn.conn_type
-        config: dict[str, Any] = {"type": kind} if kind else {}
-        sftp = kind == "sftp"
-        if conn.login:
-            config["username" if sftp else "access_key"] = conn.login
-        if conn.password:
-            config["password" if sftp else "secret"] = conn.password
-        if sftp and conn.host:
-            config["host"] = conn.host
-        if sftp and conn.port:
-            config["port"] = conn.port
-        if extras.get("region_name") is not None:
-            config["region"] = extras["region_name"]
-        config.update({k: extras[k] for k in STORAGE_FIELDS if extras.get(k) is not None})
-        config.update(explicit)
-        if "port" in config:
-            config["port"] = _int(config["port"])
-        _mask_storage_secrets(config)
-        return config
-
     def execute(self, context: Context) -> Recording:
+        from airflow_provider_rtk.hooks.realtimekit import storage_config_from_connection
+
         fields = self._body_fields()
         if self.storage_conn_id:
-            fields["storage_config"] = self._storage_config_from_connection(self.storage_conn_id)
-        try:
-            recording = self.hook.start_recording(self.meeting_id, **fields)
-        except RealtimeKitConflictError as exc:
-            if not self.reuse_active_recording or self.allow_multiple_recordings:
-                raise
-            active = self.hook.get_active_recording(self.meeting_id)
-            if active is None:
-                raise
-            self.log.info(
-                "Meeting %s already has active recording %s (%s; API said: %s): adopting it, since "
-                "reuse_active_recording is set",
-                self.meeting_id,
-                active["id"],
-                active["status"],
-                exc.message,
+            fields["storage_config"] = storage_config_from_connection(
+                self.storage_conn_id, self.storage_config
             )
-            recording = active
-        else:
-            self.log.info(
-                "Started recording %s of meeting %s (%s)",
-                recording["id"],
-                self.meeting_id,
-                recording["status"],
-            )
-        return self._result(recording, context)
+        recording = self.hook.start_recording(
+            self.meeting_id, reuse_active_recording=self.reuse_active_recording, **fields
+        )
+        self.log.info(
+            "Recording %s of meeting %s is %s", recording["id"], self.meeting_id, recording["status"]
+        )
+        return self._started(recording, context)
 
 
 class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
-    """Stop a recording; returns it. A recording already stopped (UPLOADING, UPLOADED, ERRORED) is returned
-    as is, so a retried stop succeeds.
+    """Stop a recording (an INVOKED one too); returns it. A recording already stopped (UPLOADING,
+    UPLOADED, ERRORED) is returned as is, so a retried stop succeeds.
 
     :param recording_id: the recording to stop.
     :param wait_for_upload: then wait until the recording is UPLOADED, exactly as
         ``RealtimeKitRecordingSensor`` does: ERRORED fails the task, and running out of ``timeout`` raises
-        ``AirflowSensorTimeout`` (which fails the task without retrying it).
+        ``AirflowSensorTimeout`` (which fails the task without retrying it). API outages and throttling
+        do not end the wait before ``timeout``.
     :param deferrable: wait in the triggerer instead of a worker slot (default: ``[operators]
         default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait for the upload after the stop.
+    :param max_backoff: longest delay between polls while the API fails (the delay doubles from
+        ``poll_interval`` up to this; a ``Retry-After`` may ask for more).
+    :param max_consecutive_errors: opt-in: fail after this many failed polls in a row (429s not counted);
+        by default only ``timeout`` ends the wait.
     """
 
     def __init__(
@@ -371,83 +311,80 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         deferrable: bool | None = None,
         poll_interval: float | timedelta = 30.0,
         timeout: float | timedelta = 6 * 3600.0,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_consecutive_errors: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(recording_id=recording_id, **kwargs)
         self.wait_for_upload = wait_for_upload
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = _seconds(poll_interval)
-        self.timeout = _seconds(timeout)
-        if self.poll_interval <= 0:
-            raise RealtimeKitInputError(f"poll_interval: must be positive, got {self.poll_interval}")
-        if self.timeout <= 0:
-            raise RealtimeKitInputError(f"timeout: must be positive, got {self.timeout}")
+        self.poll_interval = _positive("poll_interval", seconds(poll_interval))
+        self.timeout = _positive("timeout", seconds(timeout))
+        check_backoff_args(self.poll_interval, max_backoff, max_consecutive_errors)
+        self.max_backoff = float(max_backoff)
+        self.max_consecutive_errors = max_consecutive_errors
 
     def execute(self, context: Context) -> Recording:
-        recording = self._act("stop", _STOPPED_STATUSES)
-        if not self.wait_for_upload or evaluate(recording, DEFAULT_TARGET_STATUSES, DEFAULT_FAILURE_STATUSES):
+        recording = self.hook.stop_recording(self.recording_id)
+        if not self.wait_for_upload:
             return self._result(recording, context)
-        if self.deferrable:
-            from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
-
-            self.log.info(
-                "Recording %s is %s: deferring until UPLOADED", recording["id"], recording["status"]
-            )
-            self.defer(
-                trigger=RealtimeKitRecordingTrigger(
-                    recording["id"],
-                    realtimekit_conn_id=self.realtimekit_conn_id,
-                    account_id=self.account_id,
-                    app_id=self.app_id,
-                    target_statuses=DEFAULT_TARGET_STATUSES,
-                    failure_statuses=DEFAULT_FAILURE_STATUSES,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                    include_download_urls=self.include_download_urls,
-                ),
-                method_name="execute_complete",
-            )
-        return self._result(self._wait(recording["id"]), context)
-
-    def _wait(self, recording_id: str) -> Recording:
-        deadline = time.monotonic() + self.timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            time.sleep(min(self.poll_interval, remaining))
-            recording = self.hook.get_recording(recording_id)
-            if evaluate(recording, DEFAULT_TARGET_STATUSES, DEFAULT_FAILURE_STATUSES):
-                self.log.info("Recording %s is UPLOADED", recording_id)
-                return recording
-            self.log.info("Recording %s is %s: waiting for UPLOADED", recording_id, recording["status"])
-        raise AirflowSensorTimeout(f"recording {recording_id} was not UPLOADED within {self.timeout:g} s")
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
-        """Resume after the trigger: the UPLOADED recording, or the error its event describes."""
-        return self._result(result_from_event(event), context)
+        recording = self.wait_until(
+            recording,
+            DEFAULT_TARGET_STATUSES,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            deferrable=self.deferrable,
+            max_backoff=self.max_backoff,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+        return self._result(recording, context)
 
 
-class RealtimeKitPauseRecordingOperator(_RecordingIdOperator):
-    """Pause a recording; returns it. A recording already PAUSED is returned as is.
+class _AfterJoinOperator(_RecordingIdOperator):
+    """Pause or resume: the API refuses both while the recording is INVOKED, so the hook waits for the
+    bot's join first, up to ``startup_timeout`` seconds."""
+
+    def __init__(
+        self,
+        recording_id: str,
+        *,
+        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(recording_id=recording_id, **kwargs)
+        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
+
+
+class RealtimeKitPauseRecordingOperator(_AfterJoinOperator):
+    """Pause a recording; returns it. A recording already PAUSED is returned as is. One still INVOKED
+    (its bot is joining the meeting) is waited for until it records, up to ``startup_timeout``; one that
+    ends ERRORED instead fails the task with its stop reason.
 
     :param recording_id: the recording to pause.
+    :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
 
     def execute(self, context: Context) -> Recording:
-        return self._result(self._act("pause", ("PAUSED",)), context)
+        recording = self.hook.pause_recording(self.recording_id, startup_timeout=self.startup_timeout)
+        return self._result(recording, context)
 
 
-class RealtimeKitResumeRecordingOperator(_RecordingIdOperator):
-    """Resume a paused recording; returns it. A recording already RECORDING is returned as is.
+class RealtimeKitResumeRecordingOperator(_AfterJoinOperator):
+    """Resume a paused recording; returns it. A recording already RECORDING is returned as is; one still
+    INVOKED is waited for as by ``RealtimeKitPauseRecordingOperator``.
 
     :param recording_id: the recording to resume.
+    :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
 
     def execute(self, context: Context) -> Recording:
-        return self._result(self._act("resume", ("RECORDING",)), context)
+        recording = self.hook.resume_recording(self.recording_id, startup_timeout=self.startup_timeout)
+        return self._result(recording, context)
 
 
-class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
+class RealtimeKitStartTrackRecordingOperator(_StartOperator):
     """Start recording participants' tracks (one file per layer or participant); returns the recording, or
-    ``None`` from the legacy API, which answers without a body.
+    ``None`` from the legacy API, which answers without a body (and so cannot be waited for).
 
     Not idempotent: the API offers no way to tell whether an ambiguous start took effect, so a failed
     attempt is not resent by the hook.
@@ -457,6 +394,10 @@ class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
         ``file_name_prefix``, ``outputs``).
     :param user_ids: participants to record (current API, up to 100).
     :param max_seconds: legacy API: maximum duration, 60 to 86400.
+    :param wait_for_recording: succeed only once the recording is RECORDING (or already past it); one
+        that ends ERRORED instead (its bot could not join) fails with its stop reason, one still INVOKED
+        after ``startup_timeout`` seconds (default 120) raises ``AirflowSensorTimeout``. Polled every
+        ``poll_interval`` seconds, in the triggerer when ``deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -482,24 +423,28 @@ class RealtimeKitStartTrackRecordingOperator(RealtimeKitBaseOperator):
         self.layers = layers
         self.user_ids = user_ids
         self.max_seconds = max_seconds
-        _mask_storage_secrets(layers)
-        if _is_literal((meeting_id, layers, user_ids, max_seconds)):
-            build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=_int(max_seconds))
+        mask_config_secrets(layers)
+        if is_literal((meeting_id, layers, user_ids, max_seconds)):
+            build_track_body(
+                meeting_id, layers=layers, user_ids=user_ids, max_seconds=int_from_template(max_seconds)
+            )
 
     def execute(self, context: Context) -> Recording | None:
         recording = self.hook.start_track_recording(
             self.meeting_id,
             layers=self.layers,
             user_ids=self.user_ids,
-            max_seconds=_int(self.max_seconds),
+            max_seconds=int_from_template(self.max_seconds),
         )
         if recording is None:
             self.log.info(
-                "Started a track recording of meeting %s (the API returned no body)", self.meeting_id
+                "Started a track recording of meeting %s (the API returned no body%s)",
+                self.meeting_id,
+                ", so wait_for_recording cannot follow it" if self.wait_for_recording else "",
             )
             return None
         self.log.info("Started track recording %s of meeting %s", recording["id"], self.meeting_id)
-        return self._result(recording, context)
+        return self._started(recording, context)
 
 
 class RealtimeKitGetRecordingOperator(_RecordingIdOperator):
@@ -567,7 +512,7 @@ class RealtimeKitListRecordingsOperator(RealtimeKitBaseOperator):
         self.max_results = max_results
         if max_results is not None:
             check_int("max_results", max_results, (1, 1 << 31))
-        if _is_literal(list(self._filters().values())):
+        if is_literal(list(self._filters().values())):
             build_list_params(**self._filters())
 
     def _filters(self) -> dict[str, Any]:

@@ -2,57 +2,56 @@
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Iterable, Sequence
-from functools import cached_property
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_rtk._compat import default_deferrable
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._compat import AirflowFailException, AirflowSkipException, default_deferrable
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import mask_download_urls
+from airflow_provider_rtk._redact import mask_download_urls, xcom_recording
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
+    WaitProgress,
     check_wait_statuses,
-    evaluate,
-    result_from_event,
-    xcom_recording,
+    classify,
+    describe_failure,
 )
 from airflow_provider_rtk.exceptions import (
+    RealtimeKitApiError,
     RealtimeKitError,
-    RealtimeKitNotFoundError,
     RealtimeKitRecordingStateError,
+    with_hint,
 )
-from airflow_provider_rtk.types import Recording
-
-try:
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException  # type: ignore[attr-defined]
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
-        AirflowFailException,
-        AirflowSkipException,
-    )
+from airflow_provider_rtk.operators._base import RealtimeKitHookMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
+    from airflow_provider_rtk.types import Recording
 
 
-class RealtimeKitRecordingSensor(BaseSensorOperator):
+class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
     """Wait until a recording reaches one of ``target_statuses``; return the recording as the XCom.
 
-    A failure status (ERRORED by default) or an unknown recording (404) fails the task at once, without
-    task retries: waiting longer cannot change either. Running out of ``timeout`` raises Airflow's sensor
-    timeout, so ``soft_fail=True`` skips the task. Presigned download URLs are credentials: they are masked
-    in task logs and left out of the XCom unless ``include_download_urls=True``.
+    A failure status (ERRORED by default) or an API error that waiting cannot fix (401, 403, 404, 400)
+    fails the task at once, without task retries, saying what to check. Running out of ``timeout`` raises
+    Airflow's sensor timeout, so ``soft_fail=True`` skips the task. Presigned download URLs are
+    credentials: they are masked in task logs and left out of the XCom unless ``include_download_urls=True``.
 
-    Deferrable mode checks once before deferring, then waits in the triggerer on a poller shared by all
-    recording waits of the connection (``poke_interval`` is the poll interval).
+    Outages and throttling (no response, 429, 5xx) never end the wait before ``timeout``. In poke mode a
+    failed poke returns False, the next poke backs off from ``poke_interval`` up to ``max_backoff``
+    (honouring ``Retry-After``), and warnings are logged at the 1st, 2nd, 4th... failure in a row. In
+    reschedule mode each poke is a new process with no memory of the last: every failed poke logs a warning
+    and is retried after ``poke_interval`` (or the ``Retry-After``), and ``max_consecutive_errors`` can only
+    count failures within one poke. Deferrable mode checks once, then waits in the triggerer on a poller
+    shared by all recording waits of the connection (``poke_interval`` is the poll interval) with the same
+    back-off.
 
     :param recording_id: the recording to wait for (templated).
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
@@ -62,6 +61,9 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
     :param failure_statuses: statuses that fail the task (may be empty).
     :param include_download_urls: keep the presigned download URLs in the XCom.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param max_backoff: longest delay between polls while the API fails, in seconds.
+    :param max_consecutive_errors: opt-in: fail after this many failed polls in a row (429s not counted);
+        by default only ``timeout`` ends the wait.
     """
 
     template_fields: Sequence[str] = ("recording_id", "account_id", "app_id")
@@ -78,33 +80,27 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
         include_download_urls: bool = False,
         deferrable: bool | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_consecutive_errors: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            realtimekit_conn_id=realtimekit_conn_id, account_id=account_id, app_id=app_id, **kwargs
+        )
         self.recording_id = recording_id
-        self.realtimekit_conn_id = realtimekit_conn_id
-        self.account_id = account_id
-        self.app_id = app_id
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         self.include_download_urls = include_download_urls
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-
-    @cached_property
-    def hook(self) -> RealtimeKitHook:
-        from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
-
-        return RealtimeKitHook(self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
+        check_backoff_args(float(self.poke_interval), max_backoff, max_consecutive_errors)
+        self.max_backoff = float(max_backoff)
+        self.max_consecutive_errors = max_consecutive_errors
+        self._progress: WaitProgress | None = None
+        self._retry_in: float | None = None
 
     def execute(self, context: Context) -> Any:
         self.recording_id = require_id("recording_id", self.recording_id)
-        try:
-            if not self.deferrable:
-                return super().execute(context)
-            return self._execute_deferrable(context)
-        finally:
-            self.hook.close()
-
-    def _execute_deferrable(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
         started = time.monotonic()
         try:
             done = self.poke(context)
@@ -113,49 +109,73 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
             raise
         if not isinstance(done, PokeReturnValue):
-            remaining = self.timeout - (time.monotonic() - started)
-            from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
-
-            self.defer(
-                trigger=RealtimeKitRecordingTrigger(
-                    self.recording_id,
-                    realtimekit_conn_id=self.realtimekit_conn_id,
-                    account_id=self.account_id,
-                    app_id=self.app_id,
-                    target_statuses=self.target_statuses,
-                    failure_statuses=self.failure_statuses,
-                    poll_interval=self.poke_interval,
-                    end_time=time.time() + remaining if math.isfinite(remaining) else None,
-                    include_download_urls=self.include_download_urls,
-                ),
-                method_name="execute_complete",
+            self.defer_until(
+                self.recording_id,
+                self.target_statuses,
+                failure_statuses=self.failure_statuses,
+                poll_interval=self.poke_interval,
+                timeout=self.timeout - (time.monotonic() - started),
+                max_backoff=self.max_backoff,
+                max_consecutive_errors=self.max_consecutive_errors,
             )
         return done.xcom_value
 
+    def _wait_progress(self, context: Context) -> WaitProgress:
+        if self._progress is None:
+            self._progress = WaitProgress.start(
+                self.recording_id,
+                self.target_statuses,
+                self.log,
+                poll_interval=float(self.poke_interval),
+                max_backoff=self.max_backoff,
+                max_consecutive_errors=self.max_consecutive_errors,
+                clock=time.time,
+            )
+            first = _first_poke(self, context)
+            if first is not None:
+                self._progress.started = first.timestamp()
+        return self._progress
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        progress = self._wait_progress(context)
         try:
-            recording = self.hook.get_recording(self.recording_id)
-        except RealtimeKitNotFoundError as exc:
-            raise AirflowFailException(
-                f"recording {self.recording_id} not found (HTTP 404): check recording_id, account_id and "
-                f"app_id. API said: {exc.message}"
-            ) from exc
-        self._mask(recording)
-        self.log.info("Recording %s is %s", self.recording_id, recording.get("status"))
-        if self._reached(recording):
-            xcom = xcom_recording(recording, self.include_download_urls)
-            return PokeReturnValue(is_done=True, xcom_value=xcom)
+            recording = self.hook.poll_recording(self.recording_id)
+        except RealtimeKitError as exc:
+            if exc.transient:
+                self._retry_in = progress.failed(exc)
+                return False
+            if isinstance(exc, RealtimeKitApiError):
+                raise AirflowFailException(str(with_hint(exc, **self._ids()))) from exc
+            raise
+        self._retry_in = None
+        mask_download_urls(recording)
+        progress.seen(recording.get("status"))
+        state = classify(recording, self.target_statuses, self.failure_statuses)
+        if state == "failed":
+            raise AirflowFailException(describe_failure(recording))
+        if state == "done":
+            return PokeReturnValue(
+                is_done=True, xcom_value=xcom_recording(recording, self.include_download_urls)
+            )
         return False
 
+    def _get_next_poke_interval(
+        self, started_at: datetime | float, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """After a failed poke, the back-off delay (never past ``timeout``); else Airflow's own rule."""
+        if self._retry_in is None:
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        return max(0.0, min(self._retry_in, self.timeout - run_duration()))
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
-        """Finish after the trigger's event: the recording, or the error the event stands for."""
+        """Finish after the trigger's event: the recording (fetched once more for its download URLs when
+        ``include_download_urls``), or the error the event stands for."""
         try:
-            recording = result_from_event(event)
+            recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
         except RealtimeKitRecordingStateError as exc:
             raise AirflowFailException(str(exc)) from exc
-        self._mask(recording)
         self.log.info("Recording %s is %s", recording.get("id"), recording.get("status"))
-        return recording
+        return xcom_recording(recording, self.include_download_urls)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """As in poke mode, ``soft_fail`` skips on a timeout or a failure status only: an API error the
@@ -168,12 +188,16 @@ class RealtimeKitRecordingSensor(BaseSensorOperator):
                 raise cause from None
             raise
 
-    def _reached(self, recording: Recording) -> bool:
-        try:
-            return evaluate(recording, self.target_statuses, self.failure_statuses)
-        except RealtimeKitRecordingStateError as exc:
-            raise AirflowFailException(str(exc)) from exc
 
-    @staticmethod
-    def _mask(recording: Recording) -> None:
-        mask_download_urls(recording)
+def _first_poke(sensor: BaseSensorOperator, context: Context) -> datetime | None:
+    """When a reschedule-mode sensor first poked (its earlier pokes ran in other processes)."""
+    if not sensor.reschedule:
+        return None
+    ti = context.get("ti") if hasattr(context, "get") else None
+    first = getattr(ti, "get_first_reschedule_date", None)
+    try:
+        value = first(context) if callable(first) else None
+        # Airflow 3.1's dag.test() hands it over as an ISO string.
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    except Exception:
+        return None

@@ -13,9 +13,11 @@ with as few requests as it can:
   per-recording GETs when that is cheaper: few waiters, more pages than waiters, or a list filter the
   API rejects (the legacy API refuses ERRORED in it).
 
-Every request makes one attempt: the trigger counts consecutive errors and decides when to give up. A
-request that fails is an error for every waiter it was meant to answer, and only for those. A 429 stops
-the tick and delays the next one (``Retry-After``, or a doubling backoff when the server gave none).
+Every request makes one attempt: a request that fails is an error for every waiter it was meant to
+answer, and only for those. Each trigger paces its own waiter through failures (``Waiter.hold``, with the
+one back-off rule of ``_backoff.PollBackoff``) and only its deadline ends its wait. A 429 stops the tick
+and holds the whole poller back (``Retry-After``, or the same doubling back-off when the server gave
+none, capped at the smallest ``max_backoff`` of its waiters).
 The poller task ends and closes its HTTP client as soon as its last waiter leaves.
 """
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from airflow_provider_rtk._redact import download_urls
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, PollBackoff
 from airflow_provider_rtk._retry import RetryPolicy
 from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
@@ -52,8 +54,6 @@ MIN_LIST_RECORDINGS: Final[int] = 3
 START_TIME_MARGIN: Final[timedelta] = timedelta(minutes=5)
 #: Per-recording GETs in flight at once (the hook's client keeps 20 connections).
 GET_CONCURRENCY: Final[int] = 10
-#: Longest wait between ticks after a 429 that carried no ``Retry-After``.
-MAX_THROTTLE_WAIT: Final[float] = 120.0
 ONE_ATTEMPT: Final[RetryPolicy] = RetryPolicy(max_attempts=1)
 
 
@@ -80,14 +80,18 @@ class Outcome:
 
 @dataclass(eq=False)
 class Waiter:
-    """One trigger's subscription: which recording, which statuses end its wait, and how often to poll."""
+    """One trigger's subscription: which recording, which statuses end its wait, and how often to poll.
+
+    ``due`` is the loop time from which the next tick answers it; ``hold`` pushes it back after a failure.
+    """
 
     recording_id: str
     target_statuses: frozenset[str]
     failure_statuses: frozenset[str]
     interval: float
-    include_download_urls: bool = False
+    max_backoff: float = DEFAULT_MAX_BACKOFF
     due: float = -math.inf
+    answered_at: float = -math.inf
     _outcomes: asyncio.Queue[Outcome] = field(default_factory=asyncio.Queue, repr=False)
 
     @property
@@ -95,11 +99,12 @@ class Waiter:
         return self.target_statuses | self.failure_statuses
 
     def needs_detail(self, recording: Recording) -> bool:
-        """Whether a list entry lacks what this waiter's final event must carry (stop reason, URLs)."""
-        status = recording.get("status")
-        if status in self.failure_statuses:
-            return recording.get("stop_reason") is None
-        return status in self.target_statuses and self.include_download_urls and not download_urls(recording)
+        """Whether a list entry lacks what this waiter's final event must carry (a failure's stop reason)."""
+        return recording.get("status") in self.failure_statuses and recording.get("stop_reason") is None
+
+    def hold(self, delay: float) -> None:
+        """Answer next no sooner than ``delay`` seconds after the last answer (a failed poll's back-off)."""
+        self.due = max(self.due, self.answered_at + delay)
 
     def deliver(self, outcome: Outcome) -> None:
         self._outcomes.put_nowait(outcome)
@@ -114,8 +119,7 @@ class _Tick:
 
     waiters: dict[str, list[Waiter]]
     outcomes: dict[str, Outcome] = field(default_factory=dict)
-    retry_after: float | None = None
-    throttled: bool = False
+    throttled: RealtimeKitRateLimitError | None = None
 
     def answer(self, recording: Recording) -> bool:
         """Record a recording found by the list; False when its waiters need the full GET view."""
@@ -129,9 +133,9 @@ class _Tick:
         for recording_id in recording_ids:
             self.outcomes[recording_id] = Outcome(error=exc)
         if isinstance(exc, RealtimeKitRateLimitError):
-            self.throttled = True
-            if exc.retry_after is not None:
-                self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
+            longest = (self.throttled.retry_after or 0.0) if self.throttled else -1.0
+            if (exc.retry_after or 0.0) > longest:
+                self.throttled = exc
 
 
 class RecordingPoller:
@@ -148,7 +152,7 @@ class RecordingPoller:
         self._list_ok = True
         self._status_filter_ok = True
         self._list_total: int | None = None
-        self._throttled_ticks = 0
+        self._throttle: PollBackoff | None = None
         self._wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._last_tick = self._next_tick = loop.time()
@@ -218,15 +222,16 @@ class RecordingPoller:
             return 0.0
         for recording_id, outcome in tick.outcomes.items():
             for waiter in tick.waiters[recording_id]:
+                waiter.answered_at = now
                 waiter.due = now + waiter.interval
                 waiter.deliver(outcome)
-        if not tick.throttled:
-            self._throttled_ticks = 0
+        if tick.throttled is None:
+            self._throttle = None
             return 0.0
-        self._throttled_ticks += 1
-        if tick.retry_after is not None:
-            return tick.retry_after
-        return min(period * 2.0**self._throttled_ticks, MAX_THROTTLE_WAIT)
+        if self._throttle is None:
+            cap = max(period, min(w.max_backoff for w in self._waiters))
+            self._throttle = PollBackoff(period, cap)
+        return self._throttle.failure(tick.throttled)
 
     async def _tick(self, due: list[Waiter]) -> _Tick:
         # Longest-waiting first, so a tick cut short by a 429 does not starve the same recordings.
@@ -241,7 +246,7 @@ class RecordingPoller:
         else:
             to_get = unknown
         known = [i for i in by_id if i in self._invoked and i not in tick.outcomes and i not in to_get]
-        if not tick.throttled:
+        if tick.throttled is None:
             use_list = self._list_ok and self._status_filter_ok and len(known) >= MIN_LIST_RECORDINGS
             pages = max(1, math.ceil((self._list_total or 0) / PAGE_SIZE))
             if use_list and pages < len(known):
@@ -352,7 +357,7 @@ class RecordingPoller:
 
         async def get(recording_id: str) -> None:
             async with limit:
-                if tick.throttled:
+                if tick.throttled is not None:
                     return
                 try:
                     recording = await self._hook.aget_recording(recording_id)

@@ -9,40 +9,31 @@ the whole wait.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._redact import without_download_urls
 from airflow_provider_rtk._validation import require_id
 from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     EventStatus,
     WaitEvent,
+    WaitProgress,
     check_wait_statuses,
+    classify,
     describe_failure,
-    xcom_recording,
 )
-from airflow_provider_rtk.exceptions import (
-    RealtimeKitInputError,
-    RealtimeKitRateLimitError,
-    RealtimeKitServerError,
-    RealtimeKitTransportError,
-)
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitError, is_transient, what_to_check
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
-    from airflow_provider_rtk.triggers._poller import Waiter
-
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    RealtimeKitTransportError,
-    RealtimeKitRateLimitError,
-    RealtimeKitServerError,
-)
+    from airflow_provider_rtk.triggers._poller import RecordingPoller, Waiter
 
 
 class RealtimeKitRecordingTrigger(BaseTrigger):
@@ -50,10 +41,15 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
 
     The event's ``status`` is ``success`` (a target status was reached), ``failed`` (a failure status
     was), ``timeout`` (``end_time`` passed) or ``error`` (a non-transient API error such as 404 or 401,
-    or ``max_consecutive_errors`` transient ones in a row: timeouts, dropped connections, 429, 5xx).
-    Its ``recording`` is the latest view the poller got: from a GET, or from the list endpoint when that
-    answered (the list's view adds ``meeting`` and lacks ``start_reason``; a failure's ``stop_reason``
-    and requested download URLs are always fetched).
+    with what to check, or the opt-in ``max_consecutive_errors``). Transient errors (no response, 429,
+    5xx) never end the wait before ``end_time``: polls back off from ``poll_interval`` to ``max_backoff``
+    (honouring ``Retry-After``), with a warning at the 1st, 2nd, 4th... failure in a row and a line when
+    the API answers again. Each poll is logged with the status seen and the time waited.
+
+    Its ``recording`` is the latest view the poller got, without download URLs (Airflow logs every event
+    as it is; the resuming task fetches the recording when it needs them): from a GET, or from the list
+    endpoint when that answered (the list's view adds ``meeting`` and lacks ``start_reason``; a failure's
+    ``stop_reason`` is always fetched).
 
     :param recording_id: the recording to watch.
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
@@ -61,12 +57,15 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
     :param app_id: overrides the connection's ``app_id``.
     :param target_statuses: statuses that end the wait successfully.
     :param failure_statuses: statuses that end it as failed (may be empty).
-    :param poll_interval: seconds between polls, also after an error; a 429's ``Retry-After`` lengthens
-        the wait. Triggers sharing a poller are polled at the shortest interval among them.
+    :param poll_interval: seconds between polls. Triggers sharing a poller are polled at the shortest
+        interval among them.
     :param end_time: deadline as epoch seconds (absolute, so a triggerer restart does not extend it);
         ``None`` waits for ever.
-    :param include_download_urls: keep the presigned download URLs (credentials) in the event.
-    :param max_consecutive_errors: transient errors in a row after which the wait ends in ``error``.
+    :param include_download_urls: accepted for triggers serialized by earlier versions; ignored, since
+        events never carry download URLs.
+    :param max_consecutive_errors: opt-in: transient errors in a row (429s not counted) after which the
+        wait ends in ``error``; ``None`` (default) waits through any outage until ``end_time``.
+    :param max_backoff: longest delay between polls while the API fails, in seconds.
     """
 
     def __init__(
@@ -81,7 +80,8 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         include_download_urls: bool = False,
-        max_consecutive_errors: int = 5,
+        max_consecutive_errors: int | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.recording_id = require_id("recording_id", recording_id)
@@ -89,16 +89,12 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         self.account_id = account_id
         self.app_id = app_id
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
-        if not poll_interval > 0 or not math.isfinite(poll_interval):
-            raise RealtimeKitInputError(f"poll_interval: must be a positive number, got {poll_interval!r}")
-        if max_consecutive_errors < 1:
-            raise RealtimeKitInputError(
-                f"max_consecutive_errors: must be at least 1, got {max_consecutive_errors!r}"
-            )
+        check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.include_download_urls = include_download_urls
         self.max_consecutive_errors = max_consecutive_errors
+        self.max_backoff = float(max_backoff)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -114,6 +110,7 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "include_download_urls": self.include_download_urls,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "max_backoff": self.max_backoff,
             },
         )
 
@@ -133,24 +130,31 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             target_statuses=frozenset(self.target_statuses),
             failure_statuses=frozenset(self.failure_statuses),
             interval=self.poll_interval,
-            include_download_urls=self.include_download_urls,
+            max_backoff=self.max_backoff,
         )
         try:
             poller = await subscribe(waiter, self.realtimekit_conn_id, self.account_id, self.app_id)
         except Exception as exc:
             return self._event("error", None, f"cannot poll recording {self.recording_id}: {exc}")
         try:
-            return await self._follow(waiter)
+            return await self._follow(waiter, poller)
         finally:
             await poller.remove(waiter)
 
-    async def _follow(self, waiter: Waiter) -> WaitEvent:
+    async def _follow(self, waiter: Waiter, poller: RecordingPoller) -> WaitEvent:
         """Read the poller's answers until one ends the wait, or the deadline passes.
 
         The first answer is always awaited (for up to one poll interval past the deadline): a trigger
         rebuilt after its deadline, e.g. by a triggerer restart, still reports a recording that finished.
         """
-        errors = 0
+        progress = WaitProgress.start(
+            self.recording_id,
+            self.target_statuses,
+            self.log,
+            poll_interval=self.poll_interval,
+            max_backoff=self.max_backoff,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
         last: Recording | None = None
         answered = False
         while True:
@@ -165,35 +169,28 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             except TimeoutError:
                 return self._timeout(last)
             answered = True
-            if outcome.error is not None:
-                exc = outcome.error
-                if not isinstance(exc, TRANSIENT_ERRORS):
-                    return self._event("error", last, f"cannot poll recording {self.recording_id}: {exc}")
-                errors += 1
-                if errors >= self.max_consecutive_errors:
-                    return self._event(
-                        "error",
-                        last,
-                        f"gave up on recording {self.recording_id} after {errors} consecutive failed "
-                        f"polls; last error: {exc}",
-                    )
-                self.log.warning(
-                    "Polling recording %s failed (%d of %d in a row allowed): %s",
-                    self.recording_id,
-                    errors,
-                    self.max_consecutive_errors - 1,
-                    exc,
-                )
+            exc = outcome.error
+            if exc is not None:
+                if not is_transient(exc):
+                    hint = ""
+                    if isinstance(exc, RealtimeKitApiError):
+                        hint = what_to_check(exc, account_id=poller.key.account_id, app_id=poller.key.app_id)
+                    why = f"{hint}. API said: {exc}" if hint else str(exc)
+                    return self._event("error", last, f"cannot poll recording {self.recording_id}: {why}")
+                try:
+                    waiter.hold(progress.failed(exc))
+                except RealtimeKitError as gave_up:
+                    return self._event("error", last, str(gave_up))
                 continue
-            errors = 0
+            progress.seen(outcome.recording.get("status") if outcome.recording else None)
             if outcome.recording is None:
                 continue
             last = outcome.recording
-            status = last.get("status")
-            if status in self.failure_statuses:
+            state = classify(last, self.target_statuses, self.failure_statuses)
+            if state == "failed":
                 return self._event("failed", last, describe_failure(last))
-            if status in self.target_statuses:
-                return self._event("success", last, f"recording {self.recording_id} is {status}")
+            if state == "done":
+                return self._event("success", last, f"recording {self.recording_id} is {last.get('status')}")
 
     def _timeout(self, last: Recording | None) -> WaitEvent:
         seen = f"; last status seen: {last.get('status')}" if last else ""
@@ -210,5 +207,5 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             recording_id=self.recording_id,
             recording_status=recording.get("status") if recording else None,
             message=message,
-            recording=xcom_recording(recording, self.include_download_urls) if recording else None,
+            recording=without_download_urls(recording) if recording else None,
         )

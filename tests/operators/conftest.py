@@ -61,3 +61,10 @@ def run_dag() -> Callable[..., DagRunResult]:
 
 def meeting() -> str:
     return str(uuid.uuid4())
+
+
+@pytest.fixture
+def slow_bot(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
+    """An emulator whose new recordings stay INVOKED (the bot joining) for 1.5 s, as the real service's
+    do for up to ~30 s."""
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **{**FAST, "invoked_seconds": 1.5})

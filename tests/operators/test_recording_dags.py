@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import CANARY_TOKEN
 from tests.operators.conftest import meeting
 
 if TYPE_CHECKING:
@@ -174,3 +178,104 @@ def test_stop_waits_for_upload(emulator: RealtimeKitEmulator, run_dag, deferrabl
     assert stopped["id"] == result.xcoms["start"]["id"]
     assert stopped["status"] == "UPLOADED"
     assert stopped["download_url"] is None  # presigned URLs stay out of XCom by default
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_start_waits_for_the_bot_and_pause_waits_for_it_too(
+    slow_bot: RealtimeKitEmulator, run_dag, deferrable
+):
+    """Issue 9.1: ``start >> pause`` works while the recording is INVOKED; ``wait_for_recording`` succeeds
+    only once it records."""
+    waited, plain = meeting(), meeting()
+    result = run_dag(
+        f"bot_join_{'deferrable' if deferrable else 'polling'}",
+        f"""
+        waited = RealtimeKitStartRecordingOperator(
+            task_id="waited", meeting_id="{waited}", wait_for_recording=True, poll_interval=0.1,
+            deferrable={deferrable},
+        )
+        plain = RealtimeKitStartRecordingOperator(task_id="plain", meeting_id="{plain}")
+        pause = RealtimeKitPauseRecordingOperator(task_id="pause", recording_id=plain.output["id"])
+        plain >> pause
+        """,
+    )
+    assert result.state == "success", result.task_states
+    assert result.xcoms["waited"]["status"] == "RECORDING"
+    assert result.xcoms["plain"]["status"] == "INVOKED"
+    assert result.xcoms["pause"]["status"] == "PAUSED"
+    # The pause was refused while INVOKED (400) and sent again once the bot had joined.
+    puts = [r.status for r in slow_bot.requests if r.method == "PUT"]
+    assert puts in ([400, 200], [200])  # [200]: the scheduler was slower than the bot
+
+
+def test_start_fails_when_the_bot_cannot_join(slow_bot: RealtimeKitEmulator, run_dag, capfd):
+    m = meeting()
+
+    def fail_the_bot() -> None:
+        for _ in range(3000):
+            recordings = [r for r in slow_bot.requests if r.method == "GET" and "/recordings/" in r.path]
+            if recordings:
+                slow_bot.set_status(
+                    recordings[0].path.rsplit("/", 1)[1], "ERRORED", stop_reason="INTERNAL_ERROR"
+                )
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=fail_the_bot, daemon=True)
+    thread.start()
+    result = run_dag(
+        "bot_fails",
+        f"""
+        RealtimeKitStartRecordingOperator(
+            task_id="start", meeting_id="{m}", wait_for_recording=True, poll_interval=0.05
+        )
+        """,
+    )
+    thread.join()
+    assert result.task_states == {"start": "failed"}
+    assert "is ERRORED (stop reason: INTERNAL_ERROR)" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_stop_wait_survives_an_outage(emulator: RealtimeKitEmulator, run_dag, deferrable: bool):
+    """Issue 9.2: 20 failed polls in a row (503) while waiting for the upload do not end the wait."""
+    rid = emulator.seed_recording(status="RECORDING")["id"]
+    fault = emulator.add_fault(method="GET", path=rf"/recordings/{rid}$", status=503, times=20)
+    result = run_dag(
+        f"stop_outage_{'deferrable' if deferrable else 'polling'}",
+        f"""
+        RealtimeKitStopRecordingOperator(
+            task_id="stop", recording_id="{rid}", wait_for_upload=True, deferrable={deferrable},
+            poll_interval=0.05, max_backoff=0.1, timeout=120,
+        )
+        """,
+    )
+    assert result.state == "success", result.task_states
+    assert result.tries == {"stop": 1}
+    assert result.xcoms["stop"]["status"] == "UPLOADED"
+    assert fault.hits == 20
+
+
+def test_errors_say_what_to_check(emulator: RealtimeKitEmulator, run_dag, capfd, monkeypatch):
+    """Issue 7.9: a 404 or 401 at operator level carries the hint test_connection gives."""
+    missing = str(uuid.uuid4())
+    result = run_dag(
+        "hints_404",
+        f"""
+        RealtimeKitGetRecordingOperator(task_id="get", recording_id="{missing}")
+        RealtimeKitStopRecordingOperator(task_id="stop", recording_id="{missing}")
+        """,
+    )
+    assert result.task_states == {"get": "failed", "stop": "failed"}
+    logs = capfd.readouterr().out
+    assert logs.count(f"recording {missing} not found (HTTP 404)") >= 2
+    assert f"check recording_id, account_id and app_id. API said: GET recordings/{missing}" in logs
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REALTIMEKIT_DEFAULT", emulator.connection_json().replace(CANARY_TOKEN, "wrong-token")
+    )
+    result = run_dag("hints_401", 'RealtimeKitListRecordingsOperator(task_id="list")')
+    assert result.task_states == {"list": "failed"}
+    logs = capfd.readouterr().out
+    assert "the API token was rejected (HTTP 401): check the connection's password" in logs
+    assert "wrong-token" not in logs

@@ -59,16 +59,56 @@ class TestValidationWhenBuilt:
             RealtimeKitStartRecordingOperator(task_id="t", meeting_id=meeting(), **kwargs)
 
     def test_templated_values_wait_for_execute(self):
-        RealtimeKitStartRecordingOperator(
+        """Values that would be rejected as literals are kept, unjudged, while they are templates."""
+        start = RealtimeKitStartRecordingOperator(
             task_id="t", meeting_id="{{ params.m }}", max_seconds="{{ params.s }}", url="{{ params.u }}"
         )
-        RealtimeKitStopRecordingOperator(task_id="s", recording_id="{{ params.r }}")
-        RealtimeKitListRecordingsOperator(task_id="l", status="{{ params.status }}")
+        stop = RealtimeKitStopRecordingOperator(task_id="s", recording_id="{{ params.r }}/x")
+        listed = RealtimeKitListRecordingsOperator(task_id="l", status="{{ params.status }}")
+        assert (start.meeting_id, start.max_seconds, start.url) == (
+            "{{ params.m }}",
+            "{{ params.s }}",
+            "{{ params.u }}",
+        )
+        assert stop.recording_id == "{{ params.r }}/x"
+        assert listed.status == "{{ params.status }}"
+        with pytest.raises(RealtimeKitInputError, match=r"^max_seconds: "):
+            RealtimeKitStartRecordingOperator(task_id="t2", meeting_id=meeting(), max_seconds="5")
+        with pytest.raises(RealtimeKitInputError, match=r"^recording_id: "):
+            RealtimeKitStopRecordingOperator(task_id="s2", recording_id="r/x")
+        with pytest.raises(RealtimeKitInputError, match=r"^status: "):
+            RealtimeKitListRecordingsOperator(task_id="l2", status="DONE")
 
-    def test_storage_config_completed_by_a_connection_needs_no_type(self):
-        RealtimeKitStartRecordingOperator(
+    def test_storage_config_completed_by_a_connection_needs_no_type(self, emulator, monkeypatch):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_STORAGE",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "AKIDEXAMPLE",
+                    "password": "storage-secret-canary",
+                    "extra": {"bucket": "recordings", "region_name": "us-east-1"},
+                }
+            ),
+        )
+        op = RealtimeKitStartRecordingOperator(
             task_id="t", meeting_id=meeting(), storage_conn_id="storage", storage_config={"path": "p"}
         )
+        with pytest.raises(RealtimeKitInputError, match=r"^storage_config\.type: "):  # without the connection
+            RealtimeKitStartRecordingOperator(
+                task_id="t2", meeting_id=meeting(), storage_config={"path": "p"}
+            )
+        recording = op.execute(_context())
+        sent = next(r.json for r in emulator.requests if r.method == "POST")["storage_config"]
+        assert sent == {
+            "type": "aws",
+            "access_key": "AKIDEXAMPLE",
+            "secret": "storage-secret-canary",
+            "bucket": "recordings",
+            "region": "us-east-1",
+            "path": "p",
+        }
+        assert "storage-secret-canary" not in repr(recording)
 
     @pytest.mark.parametrize(
         ("build", "field"),
@@ -168,7 +208,8 @@ class TestStopAndWait:
         assert kwargs["recording_id"] == rid
         assert kwargs["account_id"] == emulator.account_id
         assert kwargs["poll_interval"] == 5
-        assert kwargs["include_download_urls"] is True
+        assert kwargs["include_download_urls"] is False  # events never carry URLs: see execute_complete
+        assert kwargs["max_consecutive_errors"] is None  # only the timeout ends the wait
         assert abs(kwargs["end_time"] - (time.time() + 600)) < 5
 
     def test_execute_complete_follows_the_event(self):
@@ -184,6 +225,35 @@ class TestStopAndWait:
             op.execute_complete(_context(), {**event, "status": "timeout", "message": "not in time"})
         with pytest.raises(RealtimeKitRecordingStateError, match="is ERRORED"):
             op.execute_complete(_context(), {**event, "status": "failed", "message": "r is ERRORED"})
+
+
+def test_execute_complete_fetches_download_urls_once_when_asked(emulator: RealtimeKitEmulator):
+    """Trigger events carry no URL (issue 9.3): the resuming task fetches the recording for them."""
+    rid = emulator.seed_recording(status="UPLOADED")["id"]
+    event = {"status": "success", "recording_id": rid, "recording_status": "UPLOADED", "message": ""}
+    event["recording"] = {"id": rid, "status": "UPLOADED", "download_url": None}
+    plain = RealtimeKitStopRecordingOperator(task_id="a", recording_id=rid, wait_for_upload=True)
+    assert plain.execute_complete(_context(), event)["download_url"] is None
+    assert emulator.count("GET") == 0
+    asked = RealtimeKitStopRecordingOperator(
+        task_id="b", recording_id=rid, wait_for_upload=True, include_download_urls=True
+    )
+    assert f"/_files/{rid}/" in asked.execute_complete(_context(), event)["download_url"]
+    assert emulator.count("GET") == 1
+
+
+def test_track_recording_waits_for_the_bot(slow_bot: RealtimeKitEmulator):
+    context = _context()
+    op = RealtimeKitStartTrackRecordingOperator(
+        task_id="track", meeting_id=meeting(), user_ids=["host"], wait_for_recording=True, poll_interval=0.1
+    )
+    recording = op.execute(context)
+    assert recording is not None
+    assert recording["status"] == "RECORDING"
+    assert context["pushed"] == {"id": recording["id"]}
+    served = [r.response_json["data"]["status"] for r in slow_bot.requests if r.method == "GET"]
+    assert served[0] == "INVOKED"
+    assert served[-1] == "RECORDING"
 
 
 def test_pause_and_resume_are_idempotent(emulator: RealtimeKitEmulator):

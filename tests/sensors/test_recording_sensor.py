@@ -279,3 +279,160 @@ def test_deferred_soft_fail_matches_poke_mode(event_status: str, outcome: str):
     if outcome == "failed":
         assert not isinstance(info.value, AirflowSkipException)
         assert "error happened" in str(info.value)
+
+
+OUTAGES = {
+    "503-outage": {"status": 503, "message": "upstream down"},
+    "429-storm": {"status": 429, "retry_after": 0},
+}
+
+
+RESCHEDULE_ON_3_1 = pytest.mark.skipif(
+    AIRFLOW_3_1,
+    reason="Airflow 3.1's dag.test() hands sensors the first reschedule date as a string, so a rescheduled "
+    "sensor whose poke returns False fails computing its run duration there; a real supervisor parses it",
+)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+@pytest.mark.parametrize("mode", ["poke", pytest.param("reschedule", marks=RESCHEDULE_ON_3_1), "deferrable"])
+def test_survives_an_outage_in_a_dag_run(emulator, capfd, trigger_events, mode, outage):
+    """Issue 9.2: 20 failed polls in a row (4x the 5 that used to fail a deferred wait) do not end the
+    wait; in poke and deferrable mode a warning is logged at the 1st, 2nd, 4th... failure."""
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    fault = emulator.add_fault(method="GET", path=recording_id, times=20, **OUTAGES[outage])
+    result = run_sensor(
+        f"rtk_sensor_outage_{mode}_{outage.replace('-', '_')}",
+        recording_id=recording_id,
+        poke_interval=0.05,
+        max_backoff=0.1,
+        timeout=120,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "success"}
+    assert result.tries == {"wait": 1}  # survived inside one try: not by task retries
+    assert result.xcoms["wait"]["status"] == "UPLOADED"
+    assert fault.hits == 20
+    logs = capfd.readouterr().out
+    assert f"Polling recording {recording_id} failed (1 in a row" in logs
+    if mode != "reschedule":  # a rescheduled poke starts with no memory of the failures before it
+        assert f"Polling recording {recording_id} failed (16 in a row" in logs
+        assert "RealtimeKit API answered again" in logs
+    if mode == "deferrable":
+        assert [e["status"] for e in trigger_events] == ["success"]
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_an_outage_outlasting_the_timeout_times_out(emulator, trigger_events, mode):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    emulator.add_fault(method="GET", path=recording_id, status=503, times=None)
+    result = run_sensor(
+        f"rtk_sensor_outage_timeout_{mode}",
+        recording_id=recording_id,
+        poke_interval=0.05,
+        max_backoff=0.1,
+        timeout=1,
+        soft_fail=True,
+        **MODES[mode],
+    )
+    assert result.task_states == {"wait": "skipped"}  # the sensor timeout, which soft_fail skips
+    assert emulator.count("GET", recording_id) >= 5
+    assert [e["status"] for e in trigger_events] == (["timeout"] if mode == "deferrable" else [])
+
+
+def test_poke_returns_false_on_a_transient_error_and_fails_on_a_permanent_one(emulator):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    sensor = RealtimeKitRecordingSensor(task_id="s", recording_id=recording_id, poke_interval=5)
+    emulator.add_fault(method="GET", path=recording_id, status=429, retry_after=7, times=1)
+    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor._get_next_poke_interval(0.0, lambda: 0.0, 1) == 7  # the Retry-After, not poke_interval
+    assert sensor.poke({}).xcom_value["status"] == "UPLOADED"  # type: ignore[arg-type,union-attr]
+    from airflow_provider_rtk._compat import AirflowFailException
+
+    missing = RealtimeKitRecordingSensor(task_id="m", recording_id=str(uuid.uuid4()))
+    with pytest.raises(AirflowFailException, match="check recording_id, account_id and app_id"):
+        missing.poke({})  # type: ignore[arg-type]
+
+
+def test_no_presigned_url_in_trigger_events_or_logs(emulator, later, capfd, caplog, trigger_events):
+    """Issue 9.3: a deferred wait asked for download URLs fetches them in the resuming task; neither the
+    triggerer side (event, its log lines) nor the task log shows a signature."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+    later(0.3, recording_id, "UPLOADING")  # after the first poke: the wait is deferred
+    result = run_sensor(
+        "rtk_sensor_no_url_in_logs",
+        recording_id=recording_id,
+        include_download_urls=True,
+        poke_interval=0.1,
+        timeout=60,
+        **MODES["deferrable"],
+    )
+    assert result.task_states == {"wait": "success"}
+    url = result.xcoms["wait"]["download_url"]  # asked for: in the XCom, fetched by execute_complete
+    signature = url.split("X-Amz-Signature=")[1]
+    [event] = trigger_events
+    assert event["status"] == "success"
+    assert event["recording"]["download_url"] is None
+    assert signature not in repr(event)
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert recording_id in logs  # the run's logs were captured
+    assert signature not in logs
+    assert "X-Amz-Signature=" not in logs
+
+
+TIMED_OUTAGES = {
+    "503-for-3s": {"status": 503},
+    "429-retry-after-1-for-3s": {"status": 429, "retry_after": 1},
+}
+
+
+@pytest.mark.parametrize("outage", TIMED_OUTAGES)
+def test_deferred_wait_survives_a_3_second_outage_in_a_dag_run(emulator, trigger_events, outage):
+    """Time-based: 3 s of 503s (or 429s) is 15 poll intervals of 0.2 s. The outage starts at the sensor's
+    first poke (the recording is RECORDING then), so the whole of it falls on the deferred wait; the
+    recording is UPLOADED behind it."""
+    recording_id = emulator.seed_recording(status="RECORDING")["id"]
+
+    def outage_at_first_poke() -> None:
+        for _ in range(3000):
+            if any(recording_id in r.path and r.status == 200 for r in emulator.requests):  # answered
+                emulator.add_fault(method="GET", path=recording_id, duration=3.0, **TIMED_OUTAGES[outage])
+                emulator.set_status(recording_id, "UPLOADED")
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=outage_at_first_poke, daemon=True)
+    thread.start()
+    result = run_sensor(
+        f"rtk_sensor_timed_{outage.replace('-', '_')}",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        max_backoff=0.4,
+        timeout=120,
+        **MODES["deferrable"],
+    )
+    thread.join()
+    assert result.task_states == {"wait": "success"}
+    assert result.tries == {"wait": 1}
+    assert [e["status"] for e in trigger_events] == ["success"]
+    failed = [r for r in emulator.requests if r.status == TIMED_OUTAGES[outage]["status"]]
+    assert len(failed) >= 3  # the trigger polled through the outage
+
+
+def test_deferred_wait_times_out_when_the_outage_outlasts_it(emulator, trigger_events):
+    recording_id = emulator.seed_recording(status="UPLOADED")["id"]
+    emulator.add_fault(method="GET", path=recording_id, status=503, duration=60.0)
+    result = run_sensor(
+        "rtk_sensor_timed_outlasting",
+        recording_id=recording_id,
+        poke_interval=0.2,
+        max_backoff=0.4,
+        timeout=2,
+        **MODES["deferrable"],
+    )
+    assert result.task_states == {"wait": "failed"}
+    assert [e["status"] for e in trigger_events] == ["timeout"]
