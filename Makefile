@@ -52,3 +52,22 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .venv .venv-af31 .demo .pytest_cache .mypy_cache .ruff_cache
+
+# make e2e: the provider in a real distributed Airflow 3.3 (CeleryExecutor, PostgreSQL, Redis, two
+# triggerers, two workers) under load and faults, plus the connection form in headless Chromium
+# (tests/e2e/, figures in .e2e/figures.json; logs and screenshots in .e2e/). Installs Debian's
+# postgresql, redis-server, chromium and chromium-driver when missing. Not part of `make test`.
+E2E_VENV ?= .venv-e2e
+E2E_ARGS ?=
+E2E_STAMP := $(E2E_VENV)/.installed-$(AIRFLOW_VERSION)
+
+$(E2E_STAMP): pyproject.toml
+	test -x $(E2E_VENV)/bin/python || $(PYTHON) -m venv $(E2E_VENV)
+	$(E2E_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(E2E_VENV)/bin/uv pip install --quiet --python $(E2E_VENV)/bin/python \
+		-e '.[e2e]' "apache-airflow[celery]==$(AIRFLOW_VERSION)"
+	touch $@
+
+.PHONY: e2e
+e2e: $(E2E_STAMP)
+	$(E2E_VENV)/bin/python -m pytest tests/e2e -p no:cacheprovider -v -s --timeout=1800 $(E2E_ARGS)

@@ -5,6 +5,16 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
+#: Help under the connection form's extra fields (Airflow 3.2+ from ``conn-fields``, 3.1 from the hook).
+ACCOUNT_ID_HELP = (
+    "Required. The Cloudflare account that owns the RealtimeKit app (dashboard URL or Account Home), "
+    "e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+)
+APP_ID_HELP = (
+    "Required. The RealtimeKit app's id (Realtime > RealtimeKit > your app), "
+    "e.g. 2a95132c-1573-2412-d22c-1476fa83f27a"
+)
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -54,16 +64,19 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "realtimekit",
                 "hook-class-name": "airflow_provider_rtk.hooks.realtimekit.RealtimeKitHook",
                 "hook-name": "Cloudflare RealtimeKit",
+                # Airflow 3.2+ builds the form from these: a non-null schema type marks a field required
+                # and the description shows under it (3.3 shows placeholders for standard fields only,
+                # so the example value is in the description).
                 "conn-fields": {
                     "account_id": {
                         "label": "Account ID",
-                        "description": "Cloudflare account id that owns the RealtimeKit app.",
-                        "schema": {"type": ["string", "null"]},
+                        "description": ACCOUNT_ID_HELP,
+                        "schema": {"type": "string", "minLength": 1},
                     },
                     "app_id": {
                         "label": "App ID",
-                        "description": "RealtimeKit app id.",
-                        "schema": {"type": ["string", "null"]},
+                        "description": APP_ID_HELP,
+                        "schema": {"type": "string", "minLength": 1},
                     },
                 },
                 "ui-field-behaviour": {

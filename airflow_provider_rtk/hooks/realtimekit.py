@@ -213,13 +213,19 @@ class RealtimeKitHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra form fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from provider info)."""
+        """Extra form fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from provider info): the same
+        labels, help text and required rule."""
         from flask_babel import lazy_gettext
         from wtforms import StringField
+        from wtforms.validators import InputRequired
+
+        from airflow_provider_rtk.get_provider_info import ACCOUNT_ID_HELP, APP_ID_HELP
 
         return {
-            "account_id": StringField(lazy_gettext("Account ID")),
-            "app_id": StringField(lazy_gettext("App ID")),
+            "account_id": StringField(
+                lazy_gettext("Account ID"), validators=[InputRequired()], description=ACCOUNT_ID_HELP
+            ),
+            "app_id": StringField(lazy_gettext("App ID"), validators=[InputRequired()], description=APP_ID_HELP),
         }
 
     def _settings_from(self, conn: Connection) -> ConnectionSettings:
