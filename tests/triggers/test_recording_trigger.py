@@ -203,9 +203,13 @@ class TestOutcomes:
         assert event["status"] == "success"
 
     def test_missing_recording_is_an_error_at_once(self, emulator):
-        event = run_one(trigger(str(uuid.uuid4()), max_consecutive_errors=5))
+        missing = str(uuid.uuid4())
+        event = run_one(trigger(missing, max_consecutive_errors=5))
         assert event["status"] == "error"
-        assert "404" in event["message"]
+        assert (
+            f"recording {missing} not found (HTTP 404) in account '{emulator.account_id}'" in event["message"]
+        )
+        assert "check recording_id, account_id and app_id" in event["message"]
         assert emulator.count("GET") == 1
 
     def test_rejected_token_is_an_error_at_once(self, emulator, monkeypatch):
@@ -215,7 +219,8 @@ class TestOutcomes:
         )
         event = run_one(trigger(recording_in(emulator, "UPLOADED")))
         assert event["status"] == "error"
-        assert "401" in event["message"]
+        assert "the API token was rejected (HTTP 401): check the connection's password" in event["message"]
+        assert "wrong-token" not in event["message"]
         assert emulator.count() == 1
 
     def test_missing_connection_is_an_error(self, emulator):
