@@ -48,6 +48,7 @@ __all__ = [
     "WaitEvent",
     "WaitProgress",
     "WaitState",
+    "backoff_cap",
     "check_wait_statuses",
     "classify",
     "describe_failure",
@@ -120,6 +121,12 @@ def result_from_event(event: Mapping[str, Any]) -> Recording:
     if status == "failed":
         raise RealtimeKitRecordingStateError(message)
     raise RealtimeKitError(message or f"unexpected trigger event: {dict(event)!r}")
+
+
+def backoff_cap(poll_interval: float, max_backoff: float | None) -> float:
+    """``max_backoff`` as given; by default ``DEFAULT_MAX_BACKOFF`` (300 s), or the poll interval when that
+    is longer (a wait polled every 10 minutes backs off no faster than that)."""
+    return max(DEFAULT_MAX_BACKOFF, float(poll_interval)) if max_backoff is None else float(max_backoff)
 
 
 def _took(seconds: float) -> str:

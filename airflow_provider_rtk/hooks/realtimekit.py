@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, Unpack
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._backoff import check_backoff_args
 from airflow_provider_rtk._compat import AirflowSensorTimeout
 from airflow_provider_rtk._connection import (
     CONN_TYPE,
@@ -50,6 +50,7 @@ from airflow_provider_rtk._wait import (
     DEFAULT_STARTUP_TIMEOUT,
     STARTED_STATUSES,
     WaitProgress,
+    backoff_cap,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -626,13 +627,13 @@ class RealtimeKitHook(BaseHook):
         timeout: float,
         poll_interval: float = 30.0,
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
     ) -> Recording:
         """Poll until the recording reaches one of ``statuses``; return it.
 
         Logs each poll (status and time waited). Transient errors (no response, 429, 5xx) never end the
-        wait before ``timeout``: polls back off from ``poll_interval`` to ``max_backoff`` (honouring
+        wait before ``timeout``: polls back off from ``poll_interval`` to ``max_backoff`` (300 s; honouring
         ``Retry-After``), with a warning at the 1st, 2nd, 4th... failure in a row and a line when the API
         answers again; ``max_consecutive_errors`` (opt-in) gives up earlier.
 
@@ -642,6 +643,7 @@ class RealtimeKitHook(BaseHook):
         :raises RealtimeKitApiError: a non-transient API error (401, 403, 404, 400), at once.
         """
         targets, failures = check_wait_statuses(statuses, failure_statuses)
+        max_backoff = backoff_cap(poll_interval, max_backoff)
         check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
         progress = WaitProgress.start(
             recording_id,

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_download_urls
 from airflow_provider_rtk._wait import DEFAULT_FAILURE_STATUSES, classify, describe_failure, result_from_event
@@ -130,7 +129,7 @@ class RealtimeKitHookMixin(_Task):
         failure_statuses: Iterable[str],
         poll_interval: float,
         timeout: float | None,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
         method_name: str = "execute_complete",
     ) -> NoReturn:
@@ -166,7 +165,7 @@ class RealtimeKitHookMixin(_Task):
         timeout: float,
         poll_interval: float,
         deferrable: bool,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
     ) -> Recording:
         """``recording`` once it is in one of ``statuses``: at once when it already is, else by polling

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._backoff import check_backoff_args
 from airflow_provider_rtk._compat import default_deferrable
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_config_secrets, mask_download_urls, xcom_recording
@@ -37,6 +37,7 @@ from airflow_provider_rtk._wait import (
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TARGET_STATUSES,
     STARTED_STATUSES,
+    backoff_cap,
 )
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.operators._base import (
@@ -298,7 +299,8 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
     :param poll_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait for the upload after the stop.
     :param max_backoff: longest delay between polls while the API fails (the delay doubles from
-        ``poll_interval`` up to this; a ``Retry-After`` may ask for more).
+        ``poll_interval`` up to this; a ``Retry-After`` may ask for more). Default: 300 s, or
+        ``poll_interval`` when longer.
     :param max_consecutive_errors: opt-in: fail after this many failed polls in a row (429s not counted);
         by default only ``timeout`` ends the wait.
     """
@@ -311,7 +313,7 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         deferrable: bool | None = None,
         poll_interval: float | timedelta = 30.0,
         timeout: float | timedelta = 6 * 3600.0,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -320,8 +322,8 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _positive("poll_interval", seconds(poll_interval))
         self.timeout = _positive("timeout", seconds(timeout))
-        check_backoff_args(self.poll_interval, max_backoff, max_consecutive_errors)
-        self.max_backoff = float(max_backoff)
+        self.max_backoff = backoff_cap(self.poll_interval, max_backoff)
+        check_backoff_args(self.poll_interval, self.max_backoff, max_consecutive_errors)
         self.max_consecutive_errors = max_consecutive_errors
 
     def execute(self, context: Context) -> Recording:

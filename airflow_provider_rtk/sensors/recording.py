@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._backoff import check_backoff_args
 from airflow_provider_rtk._compat import AirflowFailException, AirflowSkipException, default_deferrable
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import mask_download_urls, xcom_recording
@@ -18,6 +18,7 @@ from airflow_provider_rtk._wait import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     WaitProgress,
+    backoff_cap,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -61,7 +62,8 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
     :param failure_statuses: statuses that fail the task (may be empty).
     :param include_download_urls: keep the presigned download URLs in the XCom.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
-    :param max_backoff: longest delay between polls while the API fails, in seconds.
+    :param max_backoff: longest delay between polls while the API fails, in seconds (default: 300, or
+        ``poke_interval`` when longer).
     :param max_consecutive_errors: opt-in: fail after this many failed polls in a row (429s not counted);
         by default only ``timeout`` ends the wait.
     """
@@ -80,7 +82,7 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
         include_download_urls: bool = False,
         deferrable: bool | None = None,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -91,8 +93,8 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         self.include_download_urls = include_download_urls
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        check_backoff_args(float(self.poke_interval), max_backoff, max_consecutive_errors)
-        self.max_backoff = float(max_backoff)
+        self.max_backoff = backoff_cap(float(self.poke_interval), max_backoff)
+        check_backoff_args(float(self.poke_interval), self.max_backoff, max_consecutive_errors)
         self.max_consecutive_errors = max_consecutive_errors
         self._progress: WaitProgress | None = None
         self._retry_in: float | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._backoff import check_backoff_args
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._redact import without_download_urls
 from airflow_provider_rtk._validation import require_id
@@ -25,6 +25,7 @@ from airflow_provider_rtk._wait import (
     EventStatus,
     WaitEvent,
     WaitProgress,
+    backoff_cap,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -65,7 +66,8 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         events never carry download URLs.
     :param max_consecutive_errors: opt-in: transient errors in a row (429s not counted) after which the
         wait ends in ``error``; ``None`` (default) waits through any outage until ``end_time``.
-    :param max_backoff: longest delay between polls while the API fails, in seconds.
+    :param max_backoff: longest delay between polls while the API fails, in seconds (default: 300, or
+        ``poll_interval`` when longer).
     """
 
     def __init__(
@@ -81,7 +83,7 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         end_time: float | None = None,
         include_download_urls: bool = False,
         max_consecutive_errors: int | None = None,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_backoff: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.recording_id = require_id("recording_id", recording_id)
@@ -89,6 +91,7 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         self.account_id = account_id
         self.app_id = app_id
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
+        max_backoff = backoff_cap(poll_interval, max_backoff)
         check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)

@@ -244,6 +244,13 @@ def test_bad_statuses_fail_when_the_dag_is_built(kwargs):
         RealtimeKitRecordingSensor(task_id="wait", recording_id="r", **kwargs)
 
 
+def test_a_poke_interval_longer_than_the_default_max_backoff_is_accepted():
+    sensor = RealtimeKitRecordingSensor(task_id="slow", recording_id="r", poke_interval=600)
+    assert sensor.max_backoff == 600
+    with pytest.raises(RealtimeKitInputError, match=r"^max_backoff: "):
+        RealtimeKitRecordingSensor(task_id="bad", recording_id="r", poke_interval=600, max_backoff=60)
+
+
 def test_template_fields_and_default_deferrable(monkeypatch):
     assert RealtimeKitRecordingSensor.template_fields == ("recording_id", "account_id", "app_id")
     assert RealtimeKitRecordingSensor(task_id="a", recording_id="r").deferrable is False

@@ -10,6 +10,7 @@ from airflow_provider_rtk._compat import AirflowSensorTimeout
 from airflow_provider_rtk._wait import (
     STARTED_STATUSES,
     WaitProgress,
+    backoff_cap,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -155,3 +156,9 @@ class TestWaitProgress:
         for _ in range(1000):
             clock.now += wait.failed(api_error(503))
         assert wait.backoff.failures == 1000
+
+
+def test_backoff_cap_defaults_to_300_s_or_a_longer_poll_interval():
+    assert backoff_cap(30, None) == 300
+    assert backoff_cap(600, None) == 600  # a slow poll never has to be sped up for its back-off
+    assert backoff_cap(30, 45) == 45
