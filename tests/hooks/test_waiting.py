@@ -119,7 +119,7 @@ class TestWaitForStatus:
         emulator.add_fault(method="GET", path=get_path(rid), status=503, times=None)
         with pytest.raises(AirflowSensorTimeout, match="within 1 s; the API did not answer"):
             hook.wait_for_status(rid, ["UPLOADED"], timeout=1, **PACE)
-        assert emulator.count("GET", get_path(rid)) >= 5
+        assert emulator.count("GET", get_path(rid)) >= 2  # it kept polling through the outage
 
     def test_max_consecutive_errors_is_opt_in(self, emulator, hook):
         rid = one_recording(emulator, "UPLOADED")

@@ -427,7 +427,7 @@ def test_deferred_wait_survives_a_3_second_outage_in_a_dag_run(emulator, trigger
     assert result.tries == {"wait": 1}
     assert [e["status"] for e in trigger_events] == ["success"]
     failed = [r for r in emulator.requests if r.status == TIMED_OUTAGES[outage]["status"]]
-    assert len(failed) >= 3  # the trigger polled through the outage
+    assert len(failed) >= 2  # the trigger polled through the outage
 
 
 def test_deferred_wait_times_out_when_the_outage_outlasts_it(emulator, trigger_events):
