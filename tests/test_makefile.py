@@ -12,8 +12,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _clean_env() -> dict[str, str]:
+    """This environment without what an enclosing ``make`` passes down (``make test RTK_LINT=0`` exports
+    ``RTK_LINT`` to its recipes, which would switch lint off in the ``make`` under test)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k not in ("RTK_LINT", "LINT")}
+
+
 def _dry_run(*args: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    env = _clean_env()
     result = subprocess.run(
         ["make", "-n", "--no-print-directory", *args],
         cwd=REPO,
@@ -49,7 +55,7 @@ def test_lint_switch_is_not_makes_builtin_lint_variable():
 def test_test_target_fails_when_pytest_collects_nothing(tmp_path: Path):
     """pytest exits 5 when no test ran; make passes that on as a failure."""
     (tmp_path / "test_nothing.py").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    env = _clean_env()
     # This interpreter's virtualenv, taken as installed (-o): the test must not reinstall anything.
     venv, airflow = sys.prefix, version("apache-airflow")
     stamp = f"{venv}/.installed-{airflow}"

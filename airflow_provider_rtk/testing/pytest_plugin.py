@@ -34,6 +34,7 @@ who installs the provider, so the fixtures import what they need when they run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -80,7 +81,7 @@ def realtimekit_emulator(
 
 
 @pytest.fixture(scope="session")
-def realtimekit_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def realtimekit_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's ``AIRFLOW_HOME`` (a temporary folder unless set up earlier), its DB migrated."""
     from airflow_provider_rtk.testing.dags import migrate_db, prepare_airflow_home
 
@@ -90,7 +91,7 @@ def realtimekit_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def realtimekit_run_dag(realtimekit_airflow_home: Any) -> Callable[..., DagRunResult]:
+def realtimekit_run_dag(realtimekit_airflow_home: Path) -> Callable[..., DagRunResult]:
     """``run_dag(dag_file, dag_id=None, *, logical_date=None, conf=None, variables=None)``."""
     from airflow_provider_rtk.testing.dags import run_dag
 

@@ -34,8 +34,9 @@ def test_plugin_enabled_through_pytest_plugins(tmp_path: Path) -> None:
             import json, os, sys
 
             def test_plugin_import_is_cheap():
-                # Only the fixture imports the emulator; loading the plugin does not.
+                # Only the fixtures import the emulator and Airflow; loading the plugin does not.
                 assert "airflow_provider_rtk.testing.emulator.emulator" not in sys.modules
+                assert [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")] == []
 
             def test_uses_emulator(realtimekit_emulator):
                 conn = json.loads(os.environ["AIRFLOW_CONN_REALTIMEKIT_DEFAULT"])
