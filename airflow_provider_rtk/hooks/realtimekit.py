@@ -225,7 +225,9 @@ class RealtimeKitHook(BaseHook):
             "account_id": StringField(
                 lazy_gettext("Account ID"), validators=[InputRequired()], description=ACCOUNT_ID_HELP
             ),
-            "app_id": StringField(lazy_gettext("App ID"), validators=[InputRequired()], description=APP_ID_HELP),
+            "app_id": StringField(
+                lazy_gettext("App ID"), validators=[InputRequired()], description=APP_ID_HELP
+            ),
         }
 
     def _settings_from(self, conn: Connection) -> ConnectionSettings:
