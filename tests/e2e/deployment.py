@@ -314,6 +314,7 @@ class Deployment:
             "AIRFLOW__API__HOST": LOOPBACK,
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "10000",  # the harness reads hundreds of runs per request
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
             "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
@@ -489,12 +490,16 @@ class Deployment:
         states: dict[str, str] = {}
 
         def finished() -> bool:
-            runs = self.api(
-                "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "-start_date"}
-            )["dag_runs"]
-            for run in runs:
-                if run["dag_run_id"] in run_ids:
-                    states[run["dag_run_id"]] = run["state"]
+            wanted = set(run_ids)
+            for offset in range(0, 100_000, 1000):
+                page = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "offset": offset})[
+                    "dag_runs"
+                ]
+                for run in page:
+                    if run["dag_run_id"] in wanted:
+                        states[run["dag_run_id"]] = run["state"]
+                if len(page) < 1000:
+                    break
             return all(states.get(r) in ("success", "failed") for r in run_ids)
 
         try:
