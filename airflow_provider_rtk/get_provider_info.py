@@ -7,12 +7,11 @@ from typing import Any
 
 #: Help under the connection form's extra fields (Airflow 3.2+ from ``conn-fields``, 3.1 from the hook).
 ACCOUNT_ID_HELP = (
-    "Required. The Cloudflare account that owns the RealtimeKit app (dashboard URL or Account Home), "
+    "The Cloudflare account that owns the RealtimeKit app (dashboard URL or Account Home), "
     "e.g. 023e105f4ecef8ad9ca31a8372d0c353"
 )
 APP_ID_HELP = (
-    "Required. The RealtimeKit app's id (Realtime > RealtimeKit > your app), "
-    "e.g. 2a95132c-1573-2412-d22c-1476fa83f27a"
+    "The RealtimeKit app's id (Realtime > RealtimeKit > your app), e.g. 2a95132c-1573-2412-d22c-1476fa83f27a"
 )
 
 

@@ -167,7 +167,8 @@ class Deployment:
 
     def _start_postgres(self) -> None:
         initdb, pg_ctl = _which("initdb"), _which("pg_ctl")
-        assert initdb and pg_ctl
+        if not (initdb and pg_ctl):
+            raise RuntimeError("PostgreSQL's initdb/pg_ctl not found after installing postgresql")
         self.pg_data.mkdir()
         pg_log = self.logs / "postgres.log"
         pg_log.touch()
@@ -192,8 +193,19 @@ class Deployment:
         )
         self._pg_stop = [*as_postgres, pg_ctl, "-D", str(self.pg_data), "-m", "fast", "-w", "stop"]
         subprocess.run(
-            ["psql", "-h", LOOPBACK, "-p", str(self.pg_port), "-U", "airflow", "-d", "postgres", "-c",
-             "CREATE DATABASE airflow"],
+            [
+                "psql",
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(self.pg_port),
+                "-U",
+                "airflow",
+                "-d",
+                "postgres",
+                "-c",
+                "CREATE DATABASE airflow",
+            ],
             check=True,
             capture_output=True,
         )
@@ -205,8 +217,19 @@ class Deployment:
             Proc(
                 "redis",
                 [
-                    "redis-server", "--bind", LOOPBACK, "--port", str(self.redis_port), "--save", "",
-                    "--appendonly", "no", "--dir", str(redis_dir), "--protected-mode", "yes",
+                    "redis-server",
+                    "--bind",
+                    LOOPBACK,
+                    "--port",
+                    str(self.redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(redis_dir),
+                    "--protected-mode",
+                    "yes",
                 ],
                 self.logs / "redis.log",
             )
@@ -217,23 +240,36 @@ class Deployment:
         proc = Proc(
             "emulator",
             [
-                sys.executable, "-u", str(Path(__file__).with_name("emulator_process.py")),
-                "--token", CANARY_TOKEN, "--invoked-seconds", "1", "--upload-seconds", "30",
+                str(BIN / "rtk-emulator"),
+                "--admin",
+                "--port",
+                "0",
+                "--token",
+                CANARY_TOKEN,
+                "--invoked-seconds",
+                "1",
+                "--upload-seconds",
+                "30",
+                "--file-size",
+                str(256 * 1024),
+                "--audio-file-size",
+                str(64 * 1024),
             ],
             self.logs / "emulator.log",
         )
         self._popen(proc)
 
-        def ready() -> dict[str, Any] | None:
+        def ready() -> str | None:
             for line in proc.log_path.read_text().splitlines():
-                if line.startswith("{"):
-                    return dict(json.loads(line))
-            assert proc.popen and proc.popen.poll() is None, "the emulator exited"
+                if line.startswith("RealtimeKit emulator listening on "):
+                    return line.rsplit(" ", 1)[1]
+            if proc.popen is None or proc.popen.poll() is not None:
+                raise RuntimeError(f"the emulator exited, see {proc.log_path}")
             return None
 
-        info = wait_for("emulator", ready, 60, 0.3)
-        self.emulator_url, self.admin_url = info["base_url"], info["admin_url"]
-        log(f"emulator {self.emulator_url}, admin {self.admin_url} (built-in admin: {info['built_in_admin']})")
+        self.emulator_url = wait_for("emulator", ready, 60, 0.3)
+        self.admin_url = self.emulator_url.removesuffix("/client/v4")
+        log(f"emulator {self.emulator_url} (rtk-emulator --admin)")
 
     def _write_config(self) -> None:
         dags = self.data / "dags"
@@ -247,7 +283,10 @@ class Deployment:
             "conn_type": "realtimekit",
             "host": self.emulator_url,
             "password": CANARY_TOKEN,
-            "extra": {"account_id": "023e105f4ecef8ad9ca31a8372d0c353", "app_id": "2a95132c15732412d22c1476fa83f27a"},
+            "extra": {
+                "account_id": "023e105f4ecef8ad9ca31a8372d0c353",
+                "app_id": "2a95132c15732412d22c1476fa83f27a",
+            },
         }
         base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         self.env = {
@@ -275,9 +314,12 @@ class Deployment:
             "AIRFLOW__API__HOST": LOOPBACK,
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "10000",  # the harness reads hundreds of runs per request
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
-            "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(self.logs / "dag-processor-files"),
+            "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
+                self.logs / "dag-processor-files"
+            ),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -299,8 +341,13 @@ class Deployment:
     def _popen(self, proc: Proc) -> None:
         handle = proc.log_path.open("ab")
         proc.popen = subprocess.Popen(  # own process group: kill/stop reach its children too
-            proc.argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env or None, cwd=self.data, start_new_session=True,
+            proc.argv,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env or None,
+            cwd=self.data,
+            start_new_session=True,
         )
         handle.close()
         self.procs[proc.name] = proc
@@ -314,9 +361,19 @@ class Deployment:
 
     def _workers_up(self) -> bool:
         pings = subprocess.run(
-            [str(BIN / "celery"), "--broker", self.env["AIRFLOW__CELERY__BROKER_URL"], "inspect", "ping",
-             "--timeout", "3"],
-            capture_output=True, text=True, check=False, env=self.env,
+            [
+                str(BIN / "celery"),
+                "--broker",
+                self.env["AIRFLOW__CELERY__BROKER_URL"],
+                "inspect",
+                "ping",
+                "--timeout",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=self.env,
         ).stdout
         return sum(f"worker{n}@localhost" in pings for n in range(1, self.workers + 1)) == self.workers
 
@@ -328,9 +385,13 @@ class Deployment:
         return popen.pid
 
     def kill9(self, name: str) -> None:
-        """``kill -9`` a component and every process in its group (e.g. a worker's task processes)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid(name), signal.SIGKILL)
+        """``kill -9`` a component: every process of its tree (a worker's task processes run in sessions
+        of their own) and of its process group."""
+        root = self.pid(name)
+        victims = {pid for pid, (_, pgid) in _processes().items() if pgid == root} | tree(root)
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         popen = self.procs[name].popen
         assert popen is not None
         popen.wait(30)
@@ -341,13 +402,11 @@ class Deployment:
         self._popen(proc)
 
     def rss_mib(self, name: str) -> float:
-        """Resident memory of a component's process group now (sum over its processes), MiB."""
-        pgid, total = self.pid(name), 0
-        for status in Path("/proc").glob("[0-9]*/stat"):
+        """Resident memory of a component's process tree now (its processes summed), MiB."""
+        total = 0
+        for pid in tree(self.pid(name)):
             try:
-                fields = status.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid:
-                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             except (OSError, IndexError, ValueError):
                 continue
         return total / 2**20
@@ -394,7 +453,9 @@ class Deployment:
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token()}"}
-        answer = self._session.request(method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=60, **kwargs)
+        answer = self._session.request(
+            method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=60, **kwargs
+        )
         if answer.status_code == 401:
             self._token = None
             headers = {"Authorization": f"Bearer {self.token()}"}
@@ -429,12 +490,16 @@ class Deployment:
         states: dict[str, str] = {}
 
         def finished() -> bool:
-            runs = self.api(
-                "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "-start_date"}
-            )["dag_runs"]
-            for run in runs:
-                if run["dag_run_id"] in run_ids:
-                    states[run["dag_run_id"]] = run["state"]
+            wanted = set(run_ids)
+            for offset in range(0, 100_000, 1000):
+                page = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "offset": offset})[
+                    "dag_runs"
+                ]
+                for run in page:
+                    if run["dag_run_id"] in wanted:
+                        states[run["dag_run_id"]] = run["state"]
+                if len(page) < 1000:
+                    break
             return all(states.get(r) in ("success", "failed") for r in run_ids)
 
         try:
@@ -470,7 +535,34 @@ class Deployment:
         return answer.json() if answer.content else None
 
     def emulator_requests(self) -> list[dict[str, Any]]:
-        return [r for r in self.admin("GET", "/requests")["requests"] if not r["path"].startswith("/_emulator")]
+        return [
+            r for r in self.admin("GET", "/requests")["requests"] if not r["path"].startswith("/_emulator")
+        ]
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every process now."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            found[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def tree(root: int) -> set[int]:
+    """``root`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in _processes().items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def _redis_ping(port: int) -> bool:

@@ -32,13 +32,18 @@ def test_every_example_dag(deployment: Deployment) -> None:
     for label, day in (("manual", now), ("scheduled", nightly_logical)):
         invoked = (day - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
         nightly_seeded[label] = [
-            d.admin("POST", "/recordings", json={"status": "UPLOADED", "invoked_time": invoked.isoformat()})["id"]
+            d.admin("POST", "/recordings", json={"status": "UPLOADED", "invoked_time": invoked.isoformat()})[
+                "id"
+            ]
             for _ in range(2)
         ]
     runs: list[tuple[str, str, str]] = []  # (dag_id, run_id, label)
     for dag_id, conf in (
         ("rtk_scheduled_recording", {"meeting_id": new_meeting(), "slot_seconds": 3}),
-        ("rtk_track_recording", {"meeting_id": new_meeting(), "user_ids": ["host", "guest"], "slot_seconds": 3}),
+        (
+            "rtk_track_recording",
+            {"meeting_id": new_meeting(), "user_ids": ["host", "guest"], "slot_seconds": 3},
+        ),
         ("rtk_nightly_archive", {}),
     ):
         runs.append((dag_id, d.trigger(dag_id, conf), "manual"))
@@ -60,10 +65,14 @@ def test_every_example_dag(deployment: Deployment) -> None:
         d.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def scheduled_nightly() -> str | None:
-        found = d.api("GET", "/dags/rtk_nightly_archive/dagRuns", params={"run_type": "scheduled"})["dag_runs"]
+        found = d.api("GET", "/dags/rtk_nightly_archive/dagRuns", params={"run_type": "scheduled"})[
+            "dag_runs"
+        ]
         return str(found[0]["dag_run_id"]) if found else None
 
-    runs.append(("rtk_nightly_archive", wait_for("scheduled nightly run", scheduled_nightly, 120, 2), "scheduled"))
+    runs.append(
+        ("rtk_nightly_archive", wait_for("scheduled nightly run", scheduled_nightly, 120, 2), "scheduled")
+    )
     states: dict[tuple[str, str], str] = {}
     for dag_id in EXAMPLES:
         ids = [r for dag, r, _ in runs if dag == dag_id]
@@ -90,14 +99,19 @@ def test_every_example_dag(deployment: Deployment) -> None:
         task_states = {ti["task_id"]: ti["state"] for ti in d.task_instances(dag_id, run_id)}
         record(
             "1 examples",
-            **{f"{dag_id} ({label})": f"{state}; files verified {verified}/{total} by sha256; tasks {task_states}"},
+            **{
+                f"{dag_id} ({label})": f"{state}; files verified {verified}/{total} by sha256; "
+                f"tasks {task_states}"
+            },
         )
         if state != "success":
             failures.append(f"{dag_id} {label} run {run_id}: {state} (tasks {task_states})")
     leftovers = partial_files(d)
     if leftovers:
         failures.append(f"partial files left: {leftovers}")
-    record("1 examples", archived_files=sum(len(v) for v in files.values()), partial_files_left=len(leftovers))
+    record(
+        "1 examples", archived_files=sum(len(v) for v in files.values()), partial_files_left=len(leftovers)
+    )
     for failure in failures:
         log(f"FAIL {failure}")
     assert not failures, failures

@@ -8,25 +8,21 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import record
-from tests.e2e.deployment import Deployment, log, wait_for
+from tests.e2e.deployment import Deployment, log, tree, wait_for
 from tests.e2e.helpers import partial_files, sha256
 
 FILE_SIZE = 400 * 2**20
 
 
 def _holder(d: Deployment, partial: Path) -> str | None:
-    """The worker whose process group has ``partial`` open (the task writing it)."""
-    groups = {d.pid(name): name for name in d.procs if name.startswith("worker")}
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            pgid = os.getpgid(int(fd_dir.parent.name))
-            if pgid not in groups:
+    """The worker whose process tree has ``partial`` open (the task writing it)."""
+    for name in [n for n in d.procs if n.startswith("worker")]:
+        for pid in tree(d.pid(name)):
+            try:
+                if any(os.readlink(fd).startswith(str(partial)) for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return name
+            except OSError:
                 continue
-            for fd in fd_dir.iterdir():
-                if os.readlink(fd).startswith(str(partial)):
-                    return groups[pgid]
-        except OSError:
-            continue
     return None
 
 
@@ -34,7 +30,9 @@ def test_worker_killed_mid_download(deployment: Deployment) -> None:
     d = deployment
     d.wait_dag_parsed(["e2e_download"])
     d.api("PATCH", "/dags/e2e_download", json={"is_paused": False})
-    recording = d.admin("POST", "/recordings", json={"status": "UPLOADED", "file_size": FILE_SIZE, "audio": False})
+    recording = d.admin(
+        "POST", "/recordings", json={"status": "UPLOADED", "file_size": FILE_SIZE, "audio": False}
+    )
     recording_id = recording["id"]
     target_dir = d.archive / "e2e_download" / recording_id
     run_id = d.trigger("e2e_download", {"recording_id": recording_id})
@@ -47,10 +45,14 @@ def test_worker_killed_mid_download(deployment: Deployment) -> None:
         return None
 
     partial, size_at_kill = wait_for("a partial file of 16 MiB or more", writing, 300, 0.05)
-    victim = _holder(d, partial) or "worker-1"
+    victim = _holder(d, partial)
+    assert victim, f"no worker has {partial} open"
     killed_at = time.monotonic()
     d.kill9(victim)
-    log(f"killed {victim} (kill -9 of its process group) with {size_at_kill / 2**20:.0f} MiB of {FILE_SIZE / 2**20:.0f} MiB written")
+    log(
+        f"killed {victim} (kill -9 of its process group) with {size_at_kill / 2**20:.0f} MiB "
+        f"of {FILE_SIZE / 2**20:.0f} MiB written"
+    )
     state = d.wait_runs("e2e_download", [run_id], 600)[run_id]
     recovered = time.monotonic() - killed_at
     d.restart(victim)
@@ -64,7 +66,8 @@ def test_worker_killed_mid_download(deployment: Deployment) -> None:
         "4 worker loss",
         killed=f"{victim} at {size_at_kill / 2**20:.0f} MiB of {FILE_SIZE / 2**20:.0f} MiB",
         run=f"{state} after {recovered:.0f} s; download task try {ti['try_number']}",
-        file=f"{complete[0].name if complete else None} {complete[0].stat().st_size if complete else 0} bytes; "
+        file=f"{complete[0].name if complete else None} "
+        f"{complete[0].stat().st_size if complete else 0} bytes; "
         f"sha256 matches the emulator's: {digest == expected}",
         partial_files_left=[str(p) for p in left],
     )

@@ -21,5 +21,9 @@ with DAG(
     tags=["e2e"],
 ) as dag:
     RealtimeKitRecordingSensor(
-        task_id="wait", recording_id="{{ params.recording_id }}", deferrable=True, poke_interval=10, timeout=1800
+        task_id="wait",
+        recording_id="{{ params.recording_id }}",
+        deferrable=True,
+        poke_interval=10,
+        timeout=1800,
     )
