@@ -43,7 +43,7 @@ OPEN_STATUSES: Final[tuple[str, ...]] = ("INVOKED", "RECORDING", "PAUSED", "UPLO
 LEGACY_OPEN_STATUSES: Final[tuple[str, ...]] = ("INVOKED", "RECORDING", "UPLOADING")
 #: How far before the watermark each poll lists: a recording created just before another may become
 #: visible in the list just after it.
-VISIBILITY_MARGIN: Final[timedelta] = timedelta(seconds=30)
+VISIBILITY_MARGIN: Final[timedelta] = timedelta(seconds=10)
 PAGE_SIZE: Final[int] = 100
 STATE_VERSION: Final[int] = 1
 ONE_ATTEMPT: Final[RetryPolicy] = RetryPolicy(max_attempts=1)
