@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from airflow_provider_rtk._api import parse_api_time
 from airflow_provider_rtk._backoff import PollBackoff
 from airflow_provider_rtk._redact import without_download_urls
 from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._timestamps import parse_api_time
 from airflow_provider_rtk._validation import iso_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,

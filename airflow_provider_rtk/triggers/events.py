@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_rtk._api import DEFAULT_CONN_ID
 from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._validation import check_enum, require_id
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.types import RECORDING_STATUSES
