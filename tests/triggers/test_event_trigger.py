@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_rtk.exceptions import RealtimeKitInputError
+from airflow_provider_rtk.exceptions import RealtimeKitError, RealtimeKitInputError
 from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from airflow_provider_rtk.triggers.events import RealtimeKitRecordingEventTrigger
@@ -110,6 +110,15 @@ async def stop_recording(recording_id: str) -> None:
         await asyncio.to_thread(hook.stop_recording, recording_id)
     finally:
         hook.close()
+
+
+async def stop_recording_when_possible(recording_id: str) -> None:
+    """Stop it, retrying while the emulator refuses connections."""
+    while True:
+        try:
+            return await stop_recording(recording_id)
+        except RealtimeKitError:  # refused connections during the simulated outage
+            await asyncio.sleep(0.1)
 
 
 def ago(**delta: float) -> datetime:
@@ -429,6 +438,33 @@ class TestOutages:
         assert "polls failing" in caplog.text
         assert "recovered" in caplog.text
 
+    @pytest.mark.parametrize(
+        "outage",
+        [{"status": 503}, {"status": 429, "retry_after": 1}, "refuse"],
+        ids=["503", "429-storm", "connection-refused"],
+    )
+    def test_an_outage_of_many_poll_intervals_never_ends_the_watch(self, emulator, outage, caplog):
+        caplog.set_level(logging.WARNING)
+        recording = emulator.seed_recording(status="RECORDING")
+
+        async def go() -> Running:
+            running = start(watch(poll_interval=0.05, max_backoff=0.2))
+            await polls(emulator, 2)
+            # 1.5 s: 30 poll intervals, and several times the longest back-off
+            if outage == "refuse":
+                emulator.refuse_connections(1.5)
+            else:
+                emulator.add_fault(method="GET", path=LIST, times=None, duration=1.5, **outage)
+            await stop_recording_when_possible(recording["id"])
+            await running.wait_for(1)
+            await polls(emulator, 3)
+            assert not running.task.done()
+            await running.stop()
+            return running
+
+        assert asyncio.run(go()).ids == [recording["id"]]
+        assert "recovered" in caplog.text
+
     def test_a_non_transient_error_is_logged_with_a_hint_and_polled_again(self, emulator, caplog):
         caplog.set_level(logging.WARNING)
         recording = emulator.seed_recording(status="RECORDING")
@@ -553,3 +589,34 @@ class TestSharedStream:
             return running[0].ids
 
         assert asyncio.run(go()) == [old["id"]]
+
+
+@pytest.mark.parametrize("module", ["airflow_provider_rtk.triggers.events", "airflow_provider_rtk.assets"])
+def test_importing_the_dag_facing_modules_loads_no_http_client(module):
+    """DAG files import the trigger (in an AssetWatcher) and the consumer helpers: nothing heavy at parse."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from airflow.sdk import DAG, Asset, AssetWatcher
+        before = set(sys.modules)
+        import {module}
+        print(json.dumps(sorted(set(sys.modules) - before)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    added = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert module in added
+    heavy = {
+        "requests",
+        "urllib3",
+        "httpx",
+        "airflow_provider_rtk.hooks.realtimekit",
+        "airflow_provider_rtk.triggers._watch",
+    }
+    assert not added & heavy
