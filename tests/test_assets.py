@@ -84,3 +84,57 @@ def test_events_not_from_the_trigger_and_manual_runs_carry_no_recording():
     assert recordings_from_asset_events({}) == []
     with pytest.raises(RealtimeKitError, match="found 0"):
         recording_from_asset_event({})
+
+
+class TestDownloadFromAssetEvent:
+    def test_archives_every_recording_of_the_run(self, emulator, tmp_path):
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+
+        from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+        payloads = trigger_payloads(emulator, 2)
+        operator = RealtimeKitDownloadRecordingOperator(
+            task_id="archive", from_asset_event=True, destination=f"{tmp_path}/", include_audio=False
+        )
+        outlet_events = OutletEventAccessors()
+        ctx = {**context(*(asset_event(p) for p in payloads)), "outlet_events": outlet_events}
+        uris = operator.execute(ctx)  # type: ignore[arg-type]
+        assert sorted(uris) == sorted(f"file://{tmp_path}/{p['output_file_name']}" for p in payloads)
+        extra = outlet_events[operator.outlets[0]].extra
+        assert extra == {"uris": uris, "recording_ids": [p["id"] for p in payloads]}
+
+        downloads = emulator.count(path=r"^/_files/")
+        assert operator.execute(ctx) == uris  # type: ignore[arg-type]  # a repeated event: nothing downloaded
+        assert emulator.count(path=r"^/_files/") == downloads
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"recording_id": "r1", "from_asset_event": True, "destination": "/tmp/x/"},
+            {"destination": "/tmp/x/"},
+            {"from_asset_event": True},
+        ],
+        ids=["both", "neither", "no-destination"],
+    )
+    def test_bad_arguments_fail_when_the_dag_is_parsed(self, emulator, kwargs):
+        from airflow_provider_rtk.exceptions import RealtimeKitInputError
+        from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+        with pytest.raises(RealtimeKitInputError, match=r"recording_id|destination"):
+            RealtimeKitDownloadRecordingOperator(task_id="archive", **kwargs)
+        assert emulator.count() == 0
+
+    def test_a_manual_run_in_a_dag_archives_nothing(self, emulator, tmp_path):
+        from tests.airflow_harness import run_dag_source
+
+        source = f'''
+from airflow.sdk import DAG
+from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+with DAG(dag_id="rtk_from_asset_event", schedule=None) as dag:
+    RealtimeKitDownloadRecordingOperator(task_id="archive", from_asset_event=True, destination="{tmp_path}/")
+'''
+        result = run_dag_source(source, "rtk_from_asset_event", logical_date=None)
+        assert result.state == "success", result.task_states
+        assert result.xcoms["archive"] == []
+        assert emulator.count() == 0
