@@ -251,7 +251,9 @@ async def retry_until_done(
         try:
             return await call()
         except Exception as exc:
-            delay = backoff.failure(exc) if is_transient(exc) else max_backoff
+            delay = backoff.failure(exc)
+            if not is_transient(exc):
+                delay = max_backoff
             if backoff.should_warn():
                 log.warning(
                     "%s: catching up failed (retrying in %.0f s): %s; %s", name, delay, exc, hint(exc)
