@@ -12,7 +12,8 @@ one API request and no download.
 
 Configuration:
 - connection ``realtimekit_default`` (type ``realtimekit``); environment ``RTK_ACCOUNT_ID`` / ``RTK_APP_ID``
-  name the app in the asset URI (the trigger uses the connection's when they are not set);
+  name the app in the asset URI (the trigger uses the connection's when they are not set), and
+  ``RTK_POLL_INTERVAL`` sets the poll interval in seconds (default 60);
 - Variable ``rtk_archive_root``: where files go, any Airflow object-storage URL (default
   ``/tmp/rtk-archive``);
 - param ``recording_id``: a manual run archives that recording.
@@ -31,6 +32,7 @@ from airflow_provider_rtk.triggers.events import RealtimeKitRecordingEventTrigge
 
 ACCOUNT_ID = os.environ.get("RTK_ACCOUNT_ID")
 APP_ID = os.environ.get("RTK_APP_ID")
+POLL_INTERVAL = float(os.environ.get("RTK_POLL_INTERVAL", "60"))
 ARCHIVE = "{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/uploaded/"
 
 UPLOADED_RECORDINGS = Asset(
@@ -38,7 +40,9 @@ UPLOADED_RECORDINGS = Asset(
     watchers=[
         AssetWatcher(
             name="rtk_uploaded_recordings",
-            trigger=RealtimeKitRecordingEventTrigger(account_id=ACCOUNT_ID, app_id=APP_ID, poll_interval=60),
+            trigger=RealtimeKitRecordingEventTrigger(
+                account_id=ACCOUNT_ID, app_id=APP_ID, poll_interval=POLL_INTERVAL
+            ),
         )
     ],
 )

@@ -65,6 +65,7 @@ def test_parses_with_an_asset_watcher_on_the_event_trigger(emulator):
     _, kwargs = watcher.trigger.serialize()
     assert kwargs["statuses"] == ["UPLOADED"]
     assert kwargs["account_id"] == emulator.account_id
+    assert kwargs["poll_interval"] == 60
 
 
 @pytest.mark.parametrize("logical_date", [None, datetime.now(UTC)], ids=["no-logical-date", "logical-date"])
