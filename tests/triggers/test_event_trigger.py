@@ -31,9 +31,11 @@ except ImportError:  # Airflow < 3.3
 
 
 def watch(**kwargs: Any) -> RealtimeKitRecordingEventTrigger:
+    """A fast watch. Its lookback covers the test's recordings, so one that finishes before the watch's
+    first poll is still reported (with ``lookback=0`` it would be the baseline)."""
     kwargs.setdefault("poll_interval", 0.05)
     kwargs.setdefault("max_backoff", 0.4)
-    kwargs.setdefault("lookback", 0)
+    kwargs.setdefault("lookback", 3600)
     return RealtimeKitRecordingEventTrigger(**kwargs)
 
 
