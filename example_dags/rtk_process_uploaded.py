@@ -13,7 +13,8 @@ one API request and no download.
 Configuration:
 - connection ``realtimekit_default`` (type ``realtimekit``); environment ``RTK_ACCOUNT_ID`` / ``RTK_APP_ID``
   name the app in the asset URI (the trigger uses the connection's when they are not set), and
-  ``RTK_POLL_INTERVAL`` sets the poll interval in seconds (default 60);
+  ``RTK_POLL_INTERVAL`` / ``RTK_LOOKBACK`` set the trigger's ``poll_interval`` and ``lookback`` in seconds
+  (defaults 60 and 3600);
 - Variable ``rtk_archive_root``: where files go, any Airflow object-storage URL (default
   ``/tmp/rtk-archive``);
 - param ``recording_id``: a manual run archives that recording.
@@ -33,6 +34,7 @@ from airflow_provider_rtk.triggers.events import RealtimeKitRecordingEventTrigge
 ACCOUNT_ID = os.environ.get("RTK_ACCOUNT_ID")
 APP_ID = os.environ.get("RTK_APP_ID")
 POLL_INTERVAL = float(os.environ.get("RTK_POLL_INTERVAL", "60"))
+LOOKBACK = float(os.environ.get("RTK_LOOKBACK", "3600"))
 ARCHIVE = "{{ var.value.get('rtk_archive_root', '/tmp/rtk-archive') }}/uploaded/"
 
 UPLOADED_RECORDINGS = Asset(
@@ -41,7 +43,7 @@ UPLOADED_RECORDINGS = Asset(
         AssetWatcher(
             name="rtk_uploaded_recordings",
             trigger=RealtimeKitRecordingEventTrigger(
-                account_id=ACCOUNT_ID, app_id=APP_ID, poll_interval=POLL_INTERVAL
+                account_id=ACCOUNT_ID, app_id=APP_ID, poll_interval=POLL_INTERVAL, lookback=LOOKBACK
             ),
         )
     ],
