@@ -4,46 +4,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.airflow_harness import dags_folder, make_dagbag, run_dag_file
+from airflow_provider_rtk.testing.dags import dagbag
 from tests.conftest import CANARY_TOKEN
 
 if TYPE_CHECKING:
+    from airflow_provider_rtk.testing.dags import DagRunResult
     from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "example_dags" / "rtk_process_uploaded.py"
+DAG_ID = "rtk_process_uploaded"
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeKitEmulator]:
-    from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-
-    with RealtimeKitEmulator(token=CANARY_TOKEN, file_size=300_000, audio_file_size=70_000) as emu:
-        for key, value in emu.env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("RTK_ACCOUNT_ID", emu.account_id)
-        monkeypatch.setenv("RTK_APP_ID", emu.app_id)
-        yield emu
+def emulator(
+    realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator], monkeypatch: pytest.MonkeyPatch
+) -> RealtimeKitEmulator:
+    emu = realtimekit_emulator_factory(token=CANARY_TOKEN, file_size=300_000, audio_file_size=70_000)
+    monkeypatch.setenv("RTK_ACCOUNT_ID", emu.account_id)
+    monkeypatch.setenv("RTK_APP_ID", emu.app_id)
+    return emu
 
 
 @pytest.fixture
-def archive_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "archive"
-    monkeypatch.setenv("AIRFLOW_VAR_RTK_ARCHIVE_ROOT", str(root))
-    return root
+def archive_root(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
 
 
-def _install() -> Path:
-    target = dags_folder() / DAG_FILE.name
-    shutil.copy(DAG_FILE, target)
-    return target
+@pytest.fixture
+def run(realtimekit_run_dag: Callable[..., DagRunResult], archive_root: Path) -> Callable[..., DagRunResult]:
+    def go(**kwargs: Any) -> DagRunResult:
+        return realtimekit_run_dag(
+            DAG_FILE, DAG_ID, variables={"rtk_archive_root": str(archive_root)}, **kwargs
+        )
+
+    return go
 
 
 def _sha256(path: Path) -> str:
@@ -55,7 +56,7 @@ def test_parses_with_an_asset_watcher_on_the_event_trigger(emulator):
 
     from airflow_provider_rtk.triggers.events import RealtimeKitRecordingEventTrigger
 
-    bag = make_dagbag(DAG_FILE)
+    bag = dagbag(DAG_FILE)
     assert bag.import_errors == {}
     assert "rtk_process_uploaded" in bag.dag_ids
     asset = runpy.run_path(str(DAG_FILE))["UPLOADED_RECORDINGS"]
@@ -69,15 +70,10 @@ def test_parses_with_an_asset_watcher_on_the_event_trigger(emulator):
 
 
 @pytest.mark.parametrize("logical_date", [None, datetime.now(UTC)], ids=["no-logical-date", "logical-date"])
-def test_a_run_archives_and_summarises_its_recording(emulator, archive_root, logical_date):
+def test_a_run_archives_and_summarises_its_recording(emulator, archive_root, run, logical_date):
     recording = emulator.seed_recording(status="UPLOADED")
     other = emulator.seed_recording(status="UPLOADED")
-    result = run_dag_file(
-        _install(),
-        "rtk_process_uploaded",
-        logical_date=logical_date,
-        run_conf={"recording_id": recording["id"]},
-    )
+    result = run(logical_date=logical_date, conf={"recording_id": recording["id"]})
     assert result.state == "success", result.task_states
     assert result.task_states["archive[0]"] == "success"
     files = {p.name: p for p in archive_root.rglob("*") if p.is_file()}
@@ -89,13 +85,13 @@ def test_a_run_archives_and_summarises_its_recording(emulator, archive_root, log
     assert not any(other["id"] in name for name in files)
 
     downloads = emulator.count(path=r"^/_files/")
-    again = run_dag_file(_install(), "rtk_process_uploaded", run_conf={"recording_id": recording["id"]})
+    again = run(conf={"recording_id": recording["id"]})
     assert again.state == "success", again.task_states
     assert emulator.count(path=r"^/_files/") == downloads  # a repeated event downloads nothing
 
 
-def test_a_run_without_events_or_param_does_nothing(emulator, archive_root):
-    result = run_dag_file(_install(), "rtk_process_uploaded", logical_date=None)
+def test_a_run_without_events_or_param_does_nothing(emulator, archive_root, run):
+    result = run(logical_date=None)
     assert result.state == "success", result.task_states
     assert result.xcoms["uploaded_recordings"] == []
     assert not archive_root.exists() or not any(archive_root.rglob("*"))
