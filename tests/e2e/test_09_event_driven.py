@@ -38,6 +38,19 @@ def _file_gets(d: Deployment) -> dict[str, int]:
     return counts
 
 
+def _events_per_recording(d: Deployment) -> dict[str, int]:
+    """recording id -> asset events the watcher fired for it (from the REST API)."""
+    assets = d.api("GET", "/assets", params={"uri_pattern": "realtimekit://", "limit": 100})["assets"]
+    counts: dict[str, int] = {}
+    for asset in assets:
+        found = d.api("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 1000})
+        for event in found["asset_events"]:
+            payload = (event.get("extra") or {}).get("payload") or {}
+            if isinstance(payload, dict) and payload.get("id"):
+                counts[payload["id"]] = counts.get(payload["id"], 0) + 1
+    return counts
+
+
 def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deployment: Deployment) -> None:
     d = deployment
     # A short poll and no lookback (recordings earlier tests left UPLOADED are not this test's): the DAG
@@ -84,7 +97,14 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
         5,
     )
     finished = time.monotonic() - began
+
+    def all_runs_done() -> list[dict[str, object]] | None:
+        found = d.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 1000})["dag_runs"]
+        return None if any(run["state"] in ("queued", "running") for run in found) else list(found)
+
+    runs = wait_for("every run finished", all_runs_done, 600, 5)
     d.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
+    events = _events_per_recording(d)
 
     verified = sum(
         1
@@ -93,8 +113,8 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
     )
     gets = _file_gets(d)
     per_recording = [gets.get(r["id"], 0) for r in recordings]
-    runs = d.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 1000})["dag_runs"]
     states = [run["state"] for run in runs]
+    fired = [events.get(r["id"], 0) for r in recordings]
     summaries = sum(
         1
         for r in recordings
@@ -114,10 +134,12 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
         recordings=RECORDINGS,
         archived_and_verified=f"{verified}/{RECORDINGS} (sha256), summaries {summaries}/{RECORDINGS}",
         file_gets_per_recording=f"min {min(per_recording)}, max {max(per_recording)} (video + audio = 2)",
+        asset_events_per_recording=f"min {min(fired)}, max {max(fired)}, total {sum(fired)}",
         dag_runs=f"{len(runs)} ({states.count('success')} success): Airflow folds events stored together",
         all_archived_seconds_after_first_stop=round(finished),
         leaks_in_triggerer_logs=leaks,
     )
+    assert min(fired) >= 1
     assert verified == RECORDINGS
     assert summaries == RECORDINGS
     assert max(per_recording) == 2  # no recording downloaded twice, even if an event repeated
