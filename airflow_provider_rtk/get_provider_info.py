@@ -55,7 +55,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Cloudflare RealtimeKit",
-                "python-modules": ["airflow_provider_rtk.triggers.recording"],
+                "python-modules": [
+                    "airflow_provider_rtk.triggers.recording",
+                    "airflow_provider_rtk.triggers.events",
+                ],
             }
         ],
         "connection-types": [

@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
     "import": ("benchmarks.import_cost", "Import cost", _rich_or_run()),
     "deferred": ("benchmarks.deferred_waits", "Deferred waits", _rich_or_run(sizes=(10, 100, 1000))),
     "download": ("benchmarks.download", "Recording download", _rich_or_run()),
+    "event": ("benchmarks.event_trigger", "Event trigger", _rich_or_run()),
 }
 ALIASES = {"hook_overhead": "hook", "import_cost": "import", "deferred_waits": "deferred"}
 

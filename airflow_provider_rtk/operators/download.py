@@ -58,6 +58,10 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
     Presigned URLs are masked and never returned or logged.
 
     :param recording_id: the recording to archive.
+    :param from_asset_event: instead of ``recording_id``, archive every recording in the run's triggering
+        asset events (``RealtimeKitRecordingEventTrigger``; usually one, several when Airflow folded
+        events into one run, none for a manual run). The static outlet's event then carries
+        ``{"recording_ids", "uris"}``.
     :param destination: where the files go: a local path, a ``file://`` URL, or an object storage URL
         (``s3://bucket/prefix/``, ``gs://...``) as ``ObjectStoragePath`` takes it (an ``ObjectStoragePath``
         is accepted too). One rule: it is a **folder** (created when missing) unless its last segment ends
@@ -92,9 +96,10 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
 
     def __init__(
         self,
-        recording_id: str,
-        destination: str | ObjectStoragePath,
+        recording_id: str | None = None,
+        destination: str | ObjectStoragePath | None = None,
         *,
+        from_asset_event: bool = False,
         destination_conn_id: str | None = None,
         include_audio: bool = True,
         if_exists: str = "skip",
@@ -113,6 +118,13 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
             raise RealtimeKitInputError(
                 f"resume_delay: must be a number of seconds >= 0, got {resume_delay!r}"
             )
+        if destination is None:
+            raise RealtimeKitInputError("destination: required (a directory or file path, or a URL)")
+        if (recording_id is None) != bool(from_asset_event):
+            raise RealtimeKitInputError(
+                "recording_id: give either recording_id or from_asset_event=True (not both, not neither)"
+            )
+        self.from_asset_event = bool(from_asset_event)
         self._archive_asset: Asset | None = None
         if "outlets" not in kwargs and is_literal(destination):
             from airflow.sdk import Asset
@@ -129,15 +141,25 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         self.resume_delay = float(resume_delay)
 
     def execute(self, context: Context) -> list[str]:
+        if self.from_asset_event:
+            from airflow_provider_rtk.assets import recording_ids_from_asset_events
+
+            recording_ids = recording_ids_from_asset_events(context)
+            self.log.info("Recordings from the triggering asset events: %s", recording_ids or "none")
+        else:
+            recording_ids = [str(self.recording_id)]
+        archived: list[tuple[str, list[str]]] = []
         try:
-            uris, recording_id = self._archive(_try_token(context))
+            for recording_id in recording_ids:
+                uris, recording_id = self._archive(_try_token(context), recording_id)
+                archived.append((recording_id, uris))
         finally:
             self.hook.close()
-        self._record_asset_events(context, recording_id, uris)
-        return uris
+        self._record_asset_events(context, archived)
+        return [uri for _, uris in archived for uri in uris]
 
-    def _archive(self, token: str) -> tuple[list[str], str]:
-        recording = self.hook.get_recording(self.recording_id)
+    def _archive(self, token: str, recording_id: str) -> tuple[list[str], str]:
+        recording = self.hook.get_recording(recording_id)
         downloader = Downloader(
             self.hook,
             recording,
@@ -180,7 +202,7 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         )
         return True
 
-    def _record_asset_events(self, context: Context, recording_id: str, uris: list[str]) -> None:
+    def _record_asset_events(self, context: Context, archived: list[tuple[str, list[str]]]) -> None:
         from airflow.sdk import Asset, AssetAlias
 
         events = context.get("outlet_events")
@@ -189,10 +211,15 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 # Flat extra: Airflow 3.1 hashes alias event extras, so a list value would fail the task.
-                for uri in uris:
-                    events[outlet].add(Asset(uri), extra={"recording_id": recording_id})
+                for recording_id, uris in archived:
+                    for uri in uris:
+                        events[outlet].add(Asset(uri), extra={"recording_id": recording_id})
             elif outlet == self._archive_asset:
-                extra: dict[str, Any] = {"recording_id": recording_id, "uris": uris}
+                extra: dict[str, Any] = {"uris": [uri for _, uris in archived for uri in uris]}
+                if self.from_asset_event:
+                    extra["recording_ids"] = [recording_id for recording_id, _ in archived]
+                else:
+                    extra["recording_id"] = archived[0][0]
                 events[outlet].extra = extra
 
 

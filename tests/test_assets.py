@@ -1,0 +1,140 @@
+"""The consumer helpers read recordings from a run's triggering asset events, as Airflow builds them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset, AssetAlias
+from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+from airflow_provider_rtk.assets import (
+    recording_from_asset_event,
+    recording_ids_from_asset_events,
+    recordings_asset_uri,
+    recordings_from_asset_events,
+)
+from airflow_provider_rtk.exceptions import RealtimeKitError
+from airflow_provider_rtk.triggers.events import RealtimeKitRecordingEventTrigger
+
+URI = recordings_asset_uri("acc", "app")
+
+
+def asset_event(
+    payload: Any, *, uri: str = URI, aliases: tuple[str, ...] = ()
+) -> AssetEventDagRunReferenceResult:
+    """An event as ``Trigger.submit_event`` stores it: ``extra={"from_trigger": True, "payload": ...}``."""
+    return AssetEventDagRunReferenceResult(
+        asset={"name": uri, "uri": uri, "extra": {}},
+        extra={"from_trigger": True, "payload": payload},
+        source_task_id=None,
+        source_dag_id=None,
+        source_run_id=None,
+        source_map_index=None,
+        source_aliases=[{"name": a} for a in aliases],
+        timestamp=datetime.now(UTC),
+    )
+
+
+def context(*events: AssetEventDagRunReferenceResult) -> dict[str, Any]:
+    return {"triggering_asset_events": TriggeringAssetEventsAccessor.build(events)}
+
+
+def trigger_payloads(emulator: Any, count: int) -> list[dict[str, Any]]:
+    """Real payloads: what the event trigger yields for ``count`` uploaded recordings."""
+    for _ in range(count):
+        emulator.seed_recording(status="UPLOADED")
+
+    async def go() -> list[dict[str, Any]]:
+        trigger = RealtimeKitRecordingEventTrigger(poll_interval=0.05, lookback=3600)
+        stream = trigger.run()
+        payloads = [(await anext(stream)).payload for _ in range(count)]
+        with contextlib.suppress(StopAsyncIteration):
+            await stream.aclose()
+        return payloads
+
+    return asyncio.run(go())
+
+
+def test_uri():
+    assert URI == "realtimekit://acc/app/recordings"
+
+
+def test_recordings_from_the_trigger_events_of_a_run(emulator):
+    payloads = trigger_payloads(emulator, 2)
+    ctx = context(*(asset_event(p, aliases=("rtk",)) for p in payloads))
+    recordings = recordings_from_asset_events(ctx)
+    assert recordings == payloads  # each once, though reachable through the alias too
+    assert recording_ids_from_asset_events(ctx) == [p["id"] for p in payloads]
+    assert recordings_from_asset_events(ctx, Asset(URI)) == payloads
+    assert recordings_from_asset_events(ctx, AssetAlias("rtk")) == payloads
+    with pytest.raises(RealtimeKitError, match="found 2"):
+        recording_from_asset_event(ctx)
+    assert recording_from_asset_event(context(asset_event(payloads[0]))) == payloads[0]
+
+
+def test_events_not_from_the_trigger_and_manual_runs_carry_no_recording():
+    other = asset_event(None)
+    other.extra.clear()
+    assert recordings_from_asset_events(context(other, asset_event("not a recording"))) == []
+    assert recordings_from_asset_events({}) == []
+    with pytest.raises(RealtimeKitError, match="found 0"):
+        recording_from_asset_event({})
+
+
+class TestDownloadFromAssetEvent:
+    def test_archives_every_recording_of_the_run(self, emulator, tmp_path):
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+
+        from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+        payloads = trigger_payloads(emulator, 2)
+        operator = RealtimeKitDownloadRecordingOperator(
+            task_id="archive", from_asset_event=True, destination=f"{tmp_path}/", include_audio=False
+        )
+        outlet_events = OutletEventAccessors()
+        ctx = {**context(*(asset_event(p) for p in payloads)), "outlet_events": outlet_events}
+        uris = operator.execute(ctx)  # type: ignore[arg-type]
+        assert sorted(uris) == sorted(f"file://{tmp_path}/{p['output_file_name']}" for p in payloads)
+        extra = outlet_events[operator.outlets[0]].extra
+        assert extra == {"uris": uris, "recording_ids": [p["id"] for p in payloads]}
+
+        downloads = emulator.count(path=r"^/_files/")
+        assert operator.execute(ctx) == uris  # type: ignore[arg-type]  # a repeated event: nothing downloaded
+        assert emulator.count(path=r"^/_files/") == downloads
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"recording_id": "r1", "from_asset_event": True, "destination": "/tmp/x/"},
+            {"destination": "/tmp/x/"},
+            {"from_asset_event": True},
+        ],
+        ids=["both", "neither", "no-destination"],
+    )
+    def test_bad_arguments_fail_when_the_dag_is_parsed(self, emulator, kwargs):
+        from airflow_provider_rtk.exceptions import RealtimeKitInputError
+        from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+        with pytest.raises(RealtimeKitInputError, match=r"recording_id|destination"):
+            RealtimeKitDownloadRecordingOperator(task_id="archive", **kwargs)
+        assert emulator.count() == 0
+
+    def test_a_manual_run_in_a_dag_archives_nothing(self, emulator, tmp_path):
+        from tests.airflow_harness import run_dag_source
+
+        source = f'''
+from airflow.sdk import DAG
+from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+with DAG(dag_id="rtk_from_asset_event", schedule=None) as dag:
+    RealtimeKitDownloadRecordingOperator(task_id="archive", from_asset_event=True, destination="{tmp_path}/")
+'''
+        result = run_dag_source(source, "rtk_from_asset_event", logical_date=None)
+        assert result.state == "success", result.task_states
+        assert result.xcoms["archive"] == []
+        assert emulator.count() == 0
