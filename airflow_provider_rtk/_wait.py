@@ -13,6 +13,7 @@ ends the same way and reports the same way.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -150,10 +151,10 @@ class WaitProgress:
     log: logging.Logger | Any
     backoff: PollBackoff
     max_consecutive_errors: int | None = None
-    started: float = field(default=-1.0)
+    started: float = field(default=math.nan)
 
     def __post_init__(self) -> None:
-        if self.started < 0:
+        if math.isnan(self.started):  # on the backoff's clock, unless the caller knows better
             self.started = self.backoff.clock()
 
     @classmethod
