@@ -3,7 +3,9 @@ recordings uploaded at staggered times, with both triggerers killed (``kill -9``
 middle, while some recordings finish; none is downloaded twice.
 
 Airflow folds the asset events stored between two scheduler loops into one run, so the test counts
-recordings archived (and downloads per recording), not runs; the runs are recorded as a figure.
+recordings archived (and downloads per recording), not runs; the runs are recorded as a figure. The
+trigger's own contract is checked first: at least one asset event per recording (a repeat is allowed
+for the last poll before the kill).
 """
 
 from __future__ import annotations
@@ -51,6 +53,23 @@ def _events_per_recording(d: Deployment) -> dict[str, int]:
     return counts
 
 
+def _unconsumed_events(d: Deployment) -> list[int]:
+    """Ids of the asset's events no DAG run has consumed (yet)."""
+    consumed: set[int] = set()
+    for run in d.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 1000})["dag_runs"]:
+        found = d.api("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
+        consumed.update(int(event["id"]) for event in found["asset_events"])
+    assets = d.api("GET", "/assets", params={"uri_pattern": "realtimekit://", "limit": 100})["assets"]
+    stored = [
+        int(event["id"])
+        for asset in assets
+        for event in d.api("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 1000})[
+            "asset_events"
+        ]
+    ]
+    return [event_id for event_id in stored if event_id not in consumed]
+
+
 def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deployment: Deployment) -> None:
     d = deployment
     # A short poll and no lookback (recordings earlier tests left UPLOADED are not this test's): the DAG
@@ -90,9 +109,22 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
             for name in ("triggerer-1", "triggerer-2"):
                 d.restart(name)
             log("triggerers restarted")
+    ids = [r["id"] for r in recordings]
+    wait_for(
+        "an asset event for every recording",
+        lambda: all(_events_per_recording(d).get(i) for i in ids),
+        600,
+        5,
+    )
+    time.sleep(3 * POLL_SECONDS)  # let the scheduler turn the last events into runs
+    stranded = _unconsumed_events(d)
+    # Airflow 3.3.2 leaves events stored while it creates a run unconsumed until the asset's next event
+    # (apache/airflow#56050): a later recording's upload is that event.
+    sentinel = d.admin("POST", "/recordings", json={"status": "RECORDING"})
+    stop_recording(d, sentinel["id"])
     wait_for(
         f"{RECORDINGS} recordings archived",
-        lambda: all(_archived(d, r) for r in recordings),
+        lambda: all(_archived(d, r) for r in [*recordings, sentinel]),
         900,
         5,
     )
@@ -135,6 +167,7 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
         archived_and_verified=f"{verified}/{RECORDINGS} (sha256), summaries {summaries}/{RECORDINGS}",
         file_gets_per_recording=f"min {min(per_recording)}, max {max(per_recording)} (video + audio = 2)",
         asset_events_per_recording=f"min {min(fired)}, max {max(fired)}, total {sum(fired)}",
+        events_left_unconsumed_by_airflow_until_the_next_event=len(stranded),
         dag_runs=f"{len(runs)} ({states.count('success')} success): Airflow folds events stored together",
         all_archived_seconds_after_first_stop=round(finished),
         leaks_in_triggerer_logs=leaks,
