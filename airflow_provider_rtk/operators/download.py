@@ -10,15 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from airflow.sdk import BaseOperator
 
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._download import (
-    Destination,
-    Downloader,
-    Location,
-    check_downloadable,
-    plan_files,
-    safe_name,
-)
-from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._location import Location
 from airflow_provider_rtk._validation import check_enum, check_int
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
 from airflow_provider_rtk.operators._base import RealtimeKitHookMixin, is_literal
@@ -26,7 +18,7 @@ from airflow_provider_rtk.operators._base import RealtimeKitHookMixin, is_litera
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-    from airflow_provider_rtk._download import RecordingFile
+    from airflow_provider_rtk._download import Destination, RecordingFile
 
 IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
 #: Small enough to stay in the CPU caches: on the benchmark machine 8 MiB chunks made every copy a trip to
@@ -159,6 +151,16 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         return [uri for _, uris in archived for uri in uris]
 
     def _archive(self, token: str, recording_id: str) -> tuple[list[str], str]:
+        # The engine (and the retry policy with it) is imported when a task runs, not on every DAG parse.
+        from airflow_provider_rtk._download import (
+            Destination,
+            Downloader,
+            check_downloadable,
+            plan_files,
+            safe_name,
+        )
+        from airflow_provider_rtk._retry import RetryPolicy
+
         recording = self.hook.get_recording(recording_id)
         downloader = Downloader(
             self.hook,
