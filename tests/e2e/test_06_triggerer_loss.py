@@ -65,6 +65,7 @@ def test_triggerer_killed(deployment: Deployment) -> None:
         waits=WAITS,
         deferred_per_triggerer_job_before_kill=holders,
         deferred_per_triggerer_job_40s_after=after,
+        waits_on_the_killed_triggerer=sum(n for job, n in holders.items() if job not in after),
         runs=f"{ok}/{WAITS} succeeded, all finished {recovered:.0f} s after the kill",
         fired_events_per_wait=f"min {min(counts)}, max {max(counts)} (from the triggerer-side task logs)",
     )
