@@ -45,14 +45,30 @@ def _browser(profile: str):  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def _wait(what: str, find, timeout: float = 30):  # type: ignore[no-untyped-def]
+def _wait(what: str, find, timeout: float = 60):  # type: ignore[no-untyped-def]
+    """Poll ``find`` until it returns something; React re-renders make elements stale meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = find()
-        if found:
-            return found
+        try:
+            found = find()
+            if found:
+                return found
+        except StaleElementReferenceException:
+            pass
         time.sleep(0.3)
     raise TimeoutError(f"browser: {what} not found")
+
+
+def _click(what: str, find, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Click the first element ``find`` returns, again if a re-render made it stale."""
+
+    def clicked() -> bool:
+        _wait(what, find, timeout)[0].click()
+        return True
+
+    _wait(f"{what} (click)", clicked, timeout)
 
 
 def test_connection_form(deployment: Deployment) -> None:
@@ -85,14 +101,23 @@ def test_connection_form(deployment: Deployment) -> None:
             password.send_keys(Keys.ENTER)
             _wait("logged in", lambda: "/auth/login" not in driver.current_url)
             driver.get(f"{d.api_url}/connections")
-            _wait("Add Connection", lambda: buttons("Add Connection"))[0].click()
+            _click("Add Connection", lambda: buttons("Add Connection"))
             dialog = _wait("dialog", lambda: driver.find_elements(By.CSS_SELECTOR, "[role=dialog]"))[0]
             dialog.find_element(By.CSS_SELECTOR, "input[name=connection_id]").send_keys(CONN_ID)
             kind = dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]")
             kind.send_keys("Cloudflare RealtimeKit")
-            time.sleep(1)
-            kind.send_keys(Keys.ENTER)
-            _wait("standard fields", lambda: dialog.find_elements(By.CSS_SELECTOR, "input[name=password]"))
+
+            def option():  # type: ignore[no-untyped-def]
+                return [
+                    o
+                    for o in driver.find_elements(By.CSS_SELECTOR, "[role=option], [id*='-option-']")
+                    if o.text.strip() == "Cloudflare RealtimeKit"
+                ]
+
+            _click("the connection type in the list", option)
+            _wait(
+                "standard fields", lambda: dialog.find_elements(By.CSS_SELECTOR, "input[name=password]"), 60
+            )
             shot("standard-fields")
 
             def field(name: str) -> dict[str, object]:
@@ -113,7 +138,7 @@ def test_connection_form(deployment: Deployment) -> None:
                 }
 
             standard = {name: field(name) for name in ("host", "password", "login", "schema", "port")}
-            _wait("Extra Fields", lambda: buttons("Extra Fields"))[0].click()
+            _click("Extra Fields", lambda: buttons("Extra Fields"))
             _wait("extra fields", lambda: dialog.find_elements(By.CSS_SELECTOR, "[name=element_account_id]"))
             time.sleep(0.5)
             extra = {name: field(f"element_{name}") for name in ("account_id", "app_id")}
@@ -141,13 +166,13 @@ def test_connection_form(deployment: Deployment) -> None:
             dialog.find_element(By.CSS_SELECTOR, "[name=element_app_id]").send_keys(
                 "2a95132c15732412d22c1476fa83f27a"
             )
-            buttons("Standard Fields")[0].click()
+            _click("Standard Fields", lambda: buttons("Standard Fields"))
             time.sleep(0.5)
             host = dialog.find_element(By.CSS_SELECTOR, "input[name=host]")
             host.send_keys(d.emulator_url)
             dialog.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(CANARY_TOKEN)
             shot("filled")
-            buttons("Save")[0].click()
+            _click("Save", lambda: buttons("Save"))
             _wait("saved", lambda: not driver.find_elements(By.CSS_SELECTOR, "[role=dialog]"), 20)
             time.sleep(1)
             shot("saved")

@@ -11,10 +11,9 @@ from tests.e2e.conftest import record
 from tests.e2e.deployment import POLL_SECONDS, Deployment
 from tests.e2e.helpers import Sampler, polls_per_interval, trigger_load_runs
 
-#: The issue asks for 200 runs; on the 2-core CI machine each run costs ~3 s of worker time (five task
-#: executions), so CI runs 120 to keep `make e2e` within its time budget. `E2E_LOAD_RUNS=200 make e2e`
-#: runs the full figure (benchmarks/README.md, Deployment).
-RUNS = int(os.environ.get("E2E_LOAD_RUNS", "120"))
+#: 200 runs as the issue asks (about 8 minutes on the 2-core machine: five task executions per run);
+#: E2E_LOAD_RUNS=N for a quicker local run.
+RUNS = int(os.environ.get("E2E_LOAD_RUNS", "200"))
 #: Runs are triggered evenly over this many seconds, so recordings finish at staggered times.
 SPREAD = float(os.environ.get("E2E_LOAD_SPREAD", str(RUNS / 2)))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.conftest import record
-from tests.e2e.deployment import Deployment, log
+from tests.e2e.deployment import POLL_SECONDS, Deployment, log
 from tests.e2e.helpers import fired_events, start_waits, stop_recording, wait_deferred
 
 WAITS = 50
@@ -29,7 +29,21 @@ def test_triggerer_killed(deployment: Deployment) -> None:
     d.api("PATCH", "/dags/e2e_wait", json={"is_paused": False})
     runs = start_waits(d, WAITS)
     wait_deferred(d, "e2e_wait", WAITS)
-    time.sleep(15)  # both triggerers have picked their share up
+    # Steady state, both triggerers polling for all the waits (no task runs meanwhile): API requests per
+    # poll interval, all triggerers together. Polled one by one, it would be WAITS per interval.
+    window_start = time.time()
+    time.sleep(3 * POLL_SECONDS)
+    polls = [
+        r
+        for r in d.emulator_requests()
+        if r["method"] == "GET" and r["time"] and window_start <= r["time"] < window_start + 3 * POLL_SECONDS
+    ]
+    record(
+        "2 load",
+        polling_with_50_deferred_waits=f"{len(polls) / 3:.1f} GET requests per {POLL_SECONDS} s interval "
+        f"across both triggerers ({sum(1 for r in polls if r['path'].endswith('/recordings'))} of the "
+        f"{len(polls)} were list requests) for {WAITS} deferred waits",
+    )
     holders = _holders(d, list(runs))
     victim = "triggerer-1"
     d.kill9(victim)
@@ -51,6 +65,7 @@ def test_triggerer_killed(deployment: Deployment) -> None:
         waits=WAITS,
         deferred_per_triggerer_job_before_kill=holders,
         deferred_per_triggerer_job_40s_after=after,
+        waits_on_the_killed_triggerer=sum(n for job, n in holders.items() if job not in after),
         runs=f"{ok}/{WAITS} succeeded, all finished {recovered:.0f} s after the kill",
         fired_events_per_wait=f"min {min(counts)}, max {max(counts)} (from the triggerer-side task logs)",
     )
