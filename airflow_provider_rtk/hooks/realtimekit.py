@@ -390,6 +390,7 @@ class RealtimeKitHook(BaseHook):
         meeting_id: str | None,
         *,
         reuse_active_recording: bool = False,
+        adopt_since: datetime | None = None,
         **fields: Unpack[StartOptions],
     ) -> Recording:
         """Start recording a meeting; ``fields`` are the API's body fields (``max_seconds``,
@@ -407,8 +408,25 @@ class RealtimeKitHook(BaseHook):
         :param reuse_active_recording: when the meeting already records (the API's 409) and
             ``allow_multiple_recordings`` is not set, return that active recording, whoever started it,
             instead of raising ``RealtimeKitConflictError``.
+        :param adopt_since: for a repeated execution of the same work (a retried or cleared task): a
+            recording of the meeting invoked since this instant (less ``reconcile_window``) that did not end
+            ERRORED is the one an earlier execution started, even if it has finished since; the newest is
+            returned and nothing is sent. Ignored with ``allow_multiple_recordings``.
         """
         body = build_start_body(meeting_id, fields)
+        if adopt_since is not None and meeting_id and not body.get("allow_multiple_recordings"):
+            earlier = self._started_since(meeting_id, adopt_since)
+            if earlier is not None:
+                log.info(
+                    "Meeting %s has recording %s (%s), invoked %s, since %s: adopting it as the one an "
+                    "earlier execution of this work started, instead of starting another",
+                    meeting_id,
+                    earlier["id"],
+                    earlier["status"],
+                    earlier.get("invoked_time"),
+                    adopt_since.isoformat(),
+                )
+                return earlier
         request = ApiRequest("POST", "recordings", json=body)
         called_at = datetime.now(UTC)
         attempt = 0
@@ -463,6 +481,15 @@ class RealtimeKitHook(BaseHook):
                         )
                         return active
                 raise
+
+    def _started_since(self, meeting_id: str, since: datetime) -> Recording | None:
+        """The meeting's newest recording invoked since ``since`` (less ``reconcile_window``) that is not
+        ERRORED, or None."""
+        window = since - timedelta(seconds=self.reconcile_window)
+        recent = self.list_recordings(
+            meeting_id=meeting_id, start_time=window, sort_by="invokedTime", sort_order="DESC"
+        )
+        return next((r for r in recent if r["status"] != "ERRORED"), None)
 
     def _reconcile_start(
         self, meeting_id: str | None, called_at: datetime, exc: RealtimeKitError

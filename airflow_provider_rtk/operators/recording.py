@@ -200,7 +200,10 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
         win over the connection's, so a DAG can set e.g. a per-run ``path``.
     :param reuse_active_recording: when the meeting already records (the API's 409) and
         ``allow_multiple_recordings`` is not set, adopt that recording, whoever started it, instead of
-        failing. This keeps a retried task from failing on the recording its earlier attempt started.
+        failing. This keeps a retried task from failing on the recording its earlier attempt started;
+        and on a repeated try of the task (a retry, or a cleared and re-run task) the meeting's newest
+        recording invoked since the DAG run's ``run_after`` that did not end ERRORED is adopted even if it
+        has finished since, so that re-running the start of a finished run starts nothing new.
     :param wait_for_recording: succeed only once the recording is RECORDING (or already past it); one
         that ends ERRORED instead (its bot could not join) fails with its stop reason, one still INVOKED
         after ``startup_timeout`` seconds (default 120) raises ``AirflowSensorTimeout``. Polled every
@@ -277,12 +280,23 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
                 self.storage_conn_id, self.storage_config
             )
         recording = self.hook.start_recording(
-            self.meeting_id, reuse_active_recording=self.reuse_active_recording, **fields
+            self.meeting_id,
+            reuse_active_recording=self.reuse_active_recording,
+            adopt_since=self._earlier_tries_since(context),
+            **fields,
         )
         self.log.info(
             "Recording %s of meeting %s is %s", recording["id"], self.meeting_id, recording["status"]
         )
         return self._started(recording, context)
+
+    def _earlier_tries_since(self, context: Context) -> datetime | None:
+        """When an earlier try of this task in this run may have started the recording: the run's
+        ``run_after`` (every run has one, a logical date or not); None on a first try or without reuse."""
+        if not self.reuse_active_recording or context["ti"].try_number <= 1:
+            return None
+        run_after: datetime = context["dag_run"].run_after
+        return run_after
 
 
 class RealtimeKitStopRecordingOperator(_RecordingIdOperator):

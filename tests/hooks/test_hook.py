@@ -231,6 +231,42 @@ class TestWrites:
             assert post.json["max_seconds"] == 120
 
 
+class TestRepeatedStart:
+    """``adopt_since``: a repeated execution (retried or cleared task) adopts what an earlier one started."""
+
+    def test_a_finished_recording_since_the_instant_is_adopted_and_nothing_is_sent(
+        self, hook: RealtimeKitHook, emulator: RealtimeKitEmulator
+    ):
+        meeting, since = _meeting(), datetime.now(UTC) - timedelta(minutes=10)
+        emulator.seed_recording(meeting_id=meeting, status="UPLOADED", invoked_time=since - timedelta(days=1))
+        ours = emulator.seed_recording(meeting_id=meeting, status="UPLOADED", invoked_time=since)
+        emulator.clear_requests()
+        adopted = hook.start_recording(meeting, adopt_since=since)
+        assert adopted["id"] == ours["id"]
+        assert emulator.count(method="POST") == 0
+        assert _validate_traffic(emulator) == 1  # one list request, filtered on the meeting and the time
+
+    @pytest.mark.parametrize(
+        ("status", "age"),
+        [("ERRORED", timedelta(0)), ("UPLOADED", timedelta(hours=1))],
+        ids=["errored", "older"],
+    )
+    def test_an_errored_or_older_recording_is_not_adopted(
+        self, hook: RealtimeKitHook, emulator: RealtimeKitEmulator, status: str, age: timedelta
+    ):
+        meeting, since = _meeting(), datetime.now(UTC) - timedelta(minutes=10)
+        other = emulator.seed_recording(meeting_id=meeting, status=status, invoked_time=since - age)
+        started = hook.start_recording(meeting, adopt_since=since)
+        assert started["id"] != other["id"]
+        assert emulator.count(method="POST") == 1
+
+    def test_allow_multiple_recordings_never_adopts(self, hook: RealtimeKitHook, emulator):
+        meeting, since = _meeting(), datetime.now(UTC) - timedelta(minutes=10)
+        emulator.seed_recording(meeting_id=meeting, status="UPLOADED", invoked_time=since)
+        hook.start_recording(meeting, adopt_since=since, allow_multiple_recordings=True)
+        assert emulator.count(method="POST") == 1
+
+
 class TestEnvelopes:
     def test_cloudflare_edge_envelope_on_bad_token(self, emulator, monkeypatch):
         conn = emulator.connection_json().replace(emulator.token, "wrong-token-xyz")
