@@ -293,9 +293,10 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
     def _earlier_tries_since(self, context: Context) -> datetime | None:
         """When an earlier try of this task in this run may have started the recording: the run's
         ``run_after`` (every run has one, a logical date or not); None on a first try or without reuse."""
-        if not self.reuse_active_recording or context["ti"].try_number <= 1:
+        try_number = getattr(context.get("ti"), "try_number", 1) or 1
+        run_after: datetime | None = getattr(context.get("dag_run"), "run_after", None)
+        if not self.reuse_active_recording or try_number <= 1:
             return None
-        run_after: datetime = context["dag_run"].run_after
         return run_after
 
 
