@@ -198,23 +198,3 @@ def fired_events(d: Deployment, dag_id: str) -> dict[str, int]:
         text = path.read_text(errors="replace")
         counts[run_id] = counts.get(run_id, 0) + text.count("Trigger fired event")
     return counts
-
-
-def waits_survive_outages() -> bool:
-    """Whether this provider has issue 9's waits that survive outages (and no URL in trigger events):
-    its trigger's ``max_consecutive_errors`` is an opt-in limit (default None) rather than 5."""
-    import inspect
-
-    from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
-
-    limit = inspect.signature(RealtimeKitRecordingTrigger.__init__).parameters.get("max_consecutive_errors")
-    return limit is None or limit.default is None
-
-
-#: Scenarios that prove issue 9 fail until it is merged: expected failures until then, strict (an
-#: unexpected pass fails the run) so the marker cannot outlive the fix.
-NEEDS_ISSUE_9 = {
-    "condition": not waits_survive_outages(),
-    "reason": "issue 9 (waits survive outages; no download URL in trigger events) is not merged yet",
-    "strict": True,
-}

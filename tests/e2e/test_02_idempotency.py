@@ -111,11 +111,6 @@ def test_lost_start_response_creates_one_recording(deployment: Deployment) -> No
     assert len(recordings) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider gap: RealtimeKitStartRecordingOperator reconciles only with an ACTIVE recording of the "
-    "meeting, so re-running the start task of a finished run (its recording UPLOADED) starts a second one",
-)
 def test_start_rerun_of_finished_run_creates_no_recording(
     deployment: Deployment, finished_run: tuple[str, str]
 ) -> None:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from tests.e2e.conftest import record
 from tests.e2e.deployment import Deployment, log
-from tests.e2e.helpers import NEEDS_ISSUE_9, start_waits, stop_recording, wait_deferred
+from tests.e2e.helpers import start_waits, stop_recording, wait_deferred
 
 WAITS = 50
 #: Half the outage (503, then refused) and half the 429 storm: 60 s makes the issue's 2 + 2 minutes.
@@ -19,7 +17,6 @@ PHASE = float(os.environ.get("E2E_OUTAGE_PHASE_SECONDS", "60"))
 API = r"/client/v4/"
 
 
-@pytest.mark.xfail(**NEEDS_ISSUE_9)  # type: ignore[arg-type]
 def test_outage_and_throttling(deployment: Deployment) -> None:
     d = deployment
     d.wait_dag_parsed(["e2e_wait"])

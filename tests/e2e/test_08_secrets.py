@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import record
 from tests.e2e.deployment import CANARY_ACCESS_KEY, CANARY_STORAGE_SECRET, CANARY_TOKEN, Deployment
-from tests.e2e.helpers import NEEDS_ISSUE_9, new_meeting
+from tests.e2e.helpers import new_meeting
 
 SIGNATURE = re.compile(r"X-Amz-Signature=(?!\*)[0-9a-fA-F]{8,}")
 CANARIES = {
@@ -74,7 +74,6 @@ def test_no_token_or_storage_secret(places: list[tuple[str, str]]) -> None:
     assert not leaks
 
 
-@pytest.mark.xfail(**NEEDS_ISSUE_9)  # type: ignore[arg-type]
 def test_no_presigned_signature(places: list[tuple[str, str]]) -> None:
     leaks, opted_in = [], []
     for where, text in places:

@@ -311,7 +311,8 @@ def test_legacy_track_recording_returns_none(monkeypatch):
 )
 def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
     """A DAG file pays for nothing beyond ``airflow.sdk``: no requests/urllib3 (which ``airflow.sdk`` does
-    not load), no hook, no poller, no download engine. Import time itself is measured in ``benchmarks/``, not asserted here."""
+    not load), no hook, no poller, no download engine. Import time itself is measured in ``benchmarks/``,
+    not asserted here."""
     code = textwrap.dedent(
         f"""
         import json, sys
