@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf .venv .venv-af31 .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-af31 .venv-e2e .demo .e2e .ci-output .pytest_cache .mypy_cache .ruff_cache
 
 # make e2e: the provider in a real distributed Airflow 3.3 (CeleryExecutor, PostgreSQL, Redis, two
 # triggerers, two workers) under load and faults, plus the connection form in headless Chromium
