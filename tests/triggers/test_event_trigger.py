@@ -591,34 +591,3 @@ class TestSharedStream:
             return running[0].ids
 
         assert asyncio.run(go()) == [old["id"]]
-
-
-@pytest.mark.parametrize("module", ["airflow_provider_rtk.triggers.events", "airflow_provider_rtk.assets"])
-def test_importing_the_dag_facing_modules_loads_no_http_client(module):
-    """DAG files import the trigger (in an AssetWatcher) and the consumer helpers: nothing heavy at parse."""
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent(
-        f"""
-        import json, sys
-        from airflow.sdk import DAG, Asset, AssetWatcher
-        before = set(sys.modules)
-        import {module}
-        print(json.dumps(sorted(set(sys.modules) - before)))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    added = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert module in added
-    heavy = {
-        "requests",
-        "urllib3",
-        "httpx",
-        "airflow_provider_rtk.hooks.realtimekit",
-        "airflow_provider_rtk.triggers._watch",
-    }
-    assert not added & heavy
