@@ -114,6 +114,14 @@ def require_uuid(field: str, value: object) -> str:
     return text
 
 
+def check_statuses(field: str, statuses: Iterable[str], *, allow_empty: bool = False) -> tuple[str, ...]:
+    """De-duplicated recording statuses, each one the API knows (a single string counts as one)."""
+    values = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    if not values and not allow_empty:
+        raise RealtimeKitInputError(f"{field}: name at least one of {', '.join(RECORDING_STATUSES)}")
+    return tuple(dict.fromkeys(check_enum(field, s, RECORDING_STATUSES) for s in values))
+
+
 def check_enum(field: str, value: object, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:

@@ -21,13 +21,13 @@ from typing import Any, Final, Literal, TypedDict
 
 from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, PollBackoff
 from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._validation import check_enum
+from airflow_provider_rtk._validation import check_statuses
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
-from airflow_provider_rtk.types import RECORDING_STATUSES, Recording
+from airflow_provider_rtk.types import Recording
 
 DEFAULT_TARGET_STATUSES: Final[tuple[str, ...]] = ("UPLOADED",)
 DEFAULT_FAILURE_STATUSES: Final[tuple[str, ...]] = ("ERRORED",)
@@ -67,20 +67,13 @@ class WaitEvent(TypedDict):
     recording: Recording | None
 
 
-def _statuses(field: str, statuses: Iterable[str], *, allow_empty: bool) -> tuple[str, ...]:
-    values = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    if not values and not allow_empty:
-        raise RealtimeKitInputError(f"{field}: name at least one of {', '.join(RECORDING_STATUSES)}")
-    return tuple(dict.fromkeys(check_enum(field, s, RECORDING_STATUSES) for s in values))
-
-
 def check_wait_statuses(
     target: Iterable[str], failure: Iterable[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Validated, de-duplicated ``(target_statuses, failure_statuses)``; failure may be empty, and no
     status may be in both (raised when the task or trigger is built, before any request)."""
-    targets = _statuses("target_statuses", target, allow_empty=False)
-    failures = _statuses("failure_statuses", failure, allow_empty=True)
+    targets = check_statuses("target_statuses", target)
+    failures = check_statuses("failure_statuses", failure, allow_empty=True)
     overlap = set(targets) & set(failures)
     if overlap:
         raise RealtimeKitInputError(

@@ -139,7 +139,6 @@ class RealtimeKitHookMixin(_Task):
 
         targets = tuple(target_statuses)
         self.log.info("Deferring until recording %s is %s", recording_id, " or ".join(targets))
-        finite = timeout is not None and math.isfinite(timeout)
         self.defer(
             trigger=RealtimeKitRecordingTrigger(
                 recording_id,
@@ -149,7 +148,7 @@ class RealtimeKitHookMixin(_Task):
                 target_statuses=targets,
                 failure_statuses=failure_statuses,
                 poll_interval=poll_interval,
-                end_time=time.time() + timeout if finite and timeout is not None else None,
+                end_time=time.time() + timeout if timeout is not None and math.isfinite(timeout) else None,
                 max_backoff=max_backoff,
                 max_consecutive_errors=max_consecutive_errors,
             ),

@@ -30,9 +30,8 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
 from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._validation import check_enum, require_id
+from airflow_provider_rtk._validation import check_statuses, require_uuid
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
-from airflow_provider_rtk.types import RECORDING_STATUSES
 
 if TYPE_CHECKING:
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
@@ -40,14 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STATUSES: tuple[str, ...] = ("UPLOADED",)
 SHARED_STREAM_NAME = "airflow_provider_rtk.recordings"
-
-
-def check_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
-    """De-duplicated statuses, each one the API knows; raised before any request."""
-    values = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    if not values:
-        raise RealtimeKitInputError(f"statuses: name at least one of {', '.join(RECORDING_STATUSES)}")
-    return tuple(dict.fromkeys(check_enum("statuses", s, RECORDING_STATUSES) for s in values))
 
 
 class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
@@ -92,8 +83,8 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
         self.realtimekit_conn_id = realtimekit_conn_id
         self.account_id = account_id
         self.app_id = app_id
-        self.statuses = check_statuses(statuses)
-        self.meeting_id = None if meeting_id is None else require_id("meeting_id", meeting_id)
+        self.statuses = check_statuses("statuses", statuses)
+        self.meeting_id = None if meeting_id is None else require_uuid("meeting_id", meeting_id)
         check_backoff_args(poll_interval, max_backoff, None)
         if not isinstance(lookback, int | float) or lookback < 0 or not math.isfinite(lookback):
             raise RealtimeKitInputError(f"lookback: must be seconds >= 0, got {lookback!r}")
