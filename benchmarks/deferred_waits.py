@@ -43,7 +43,7 @@ def _rss_kib() -> int:
 
 async def _wait_all(mode: str, ids: list[str], interval: float) -> dict[str, Any]:
     """Child side: wait for every recording in one event loop; event times and peak RSS."""
-    from airflow_provider_rtk._retry import RetryPolicy
+    from airflow_provider_rtk._core.retry import RetryPolicy
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
     from airflow_provider_rtk.triggers.recording import RealtimeKitRecordingTrigger
 

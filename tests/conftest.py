@@ -41,7 +41,7 @@ def emulator(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -
 @pytest.fixture
 def hook(emulator: RealtimeKitEmulator) -> Iterator[RealtimeKitHook]:
     """A hook with short timeouts and near-zero backoff, so retry tests take milliseconds."""
-    from airflow_provider_rtk._retry import RetryPolicy
+    from airflow_provider_rtk._core.retry import RetryPolicy
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
     policy = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.05, jitter=0.01)

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, Unpack
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_rtk._backoff import check_backoff_args
-from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._connection import (
+from airflow_provider_rtk._core.compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     USER_AGENT,
@@ -29,10 +28,12 @@ from airflow_provider_rtk._connection import (
     settings_from,
     ui_field_behaviour,
 )
-from airflow_provider_rtk._redact import mask_config_secrets
-from airflow_provider_rtk._retry import RetryPolicy
-from airflow_provider_rtk._timestamps import parse_api_time
-from airflow_provider_rtk._validation import (
+from airflow_provider_rtk._core.errors import what_to_check
+from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.redact import mask_config_secrets
+from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.timestamps import parse_api_time
+from airflow_provider_rtk._core.validation import (
     ACTIONS,
     STORAGE_FIELDS,
     STORAGE_TYPES,
@@ -45,7 +46,7 @@ from airflow_provider_rtk._validation import (
     check_int,
     require_uuid,
 )
-from airflow_provider_rtk._wait import (
+from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_STARTUP_TIMEOUT,
     STARTED_STATUSES,
@@ -55,7 +56,7 @@ from airflow_provider_rtk._wait import (
     classify,
     describe_failure,
 )
-from airflow_provider_rtk._wire import (
+from airflow_provider_rtk._core.wire import (
     ApiRequest,
     DownloadRequest,
     RecordingPage,
@@ -76,7 +77,6 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitRecordingStateError,
     RealtimeKitServerError,
     RealtimeKitTransportError,
-    what_to_check,
 )
 from airflow_provider_rtk.types import Recording
 

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._location import Location
-from airflow_provider_rtk._validation import check_enum, check_int
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.validation import check_enum, check_int
+from airflow_provider_rtk._task import RealtimeKitHookMixin, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
-from airflow_provider_rtk.operators._base import RealtimeKitHookMixin, is_literal
+from airflow_provider_rtk.operators._download import Location
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-    from airflow_provider_rtk._download import Destination, RecordingFile
+    from airflow_provider_rtk.operators._download import Destination, RecordingFile
 
 IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
 #: Small enough to stay in the CPU caches: on the benchmark machine 8 MiB chunks made every copy a trip to
@@ -40,7 +40,7 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
 
     Files: the video as the recording's ``output_file_name`` (or the destination's own name when it names
     a file), the audio beside it as ``<stem>.audio<ext>``, and for a track recording one
-    ``<stem>.<layer><ext>`` per layer (rules in ``airflow_provider_rtk._download``).
+    ``<stem>.<layer><ext>`` per layer (rules in ``airflow_provider_rtk.operators._download``).
 
     Returns the URIs (``<protocol>://<path>``, ``file://`` for local files) of every file now at the
     destination, skipped ones included. A destination without Jinja is declared as an outlet
@@ -152,14 +152,14 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
 
     def _archive(self, token: str, recording_id: str) -> tuple[list[str], str]:
         # The engine (and the retry policy with it) is imported when a task runs, not on every DAG parse.
-        from airflow_provider_rtk._download import (
+        from airflow_provider_rtk._core.retry import RetryPolicy
+        from airflow_provider_rtk.operators._download import (
             Destination,
             Downloader,
             check_downloadable,
             plan_files,
             safe_name,
         )
-        from airflow_provider_rtk._retry import RetryPolicy
 
         recording = self.hook.get_recording(recording_id)
         downloader = Downloader(

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._backoff import check_backoff_args
-from airflow_provider_rtk._compat import default_deferrable
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import mask_config_secrets, mask_download_urls, xcom_recording
-from airflow_provider_rtk._validation import (
+from airflow_provider_rtk._core.compat import default_deferrable
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.redact import mask_config_secrets, mask_download_urls, xcom_recording
+from airflow_provider_rtk._core.validation import (
     LIST_FILTERS,
     START_FIELDS,
     build_list_params,
@@ -33,19 +33,19 @@ from airflow_provider_rtk._validation import (
     check_int,
     require_id,
 )
-from airflow_provider_rtk._wait import (
+from airflow_provider_rtk._core.waiting import (
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TARGET_STATUSES,
     STARTED_STATUSES,
     backoff_cap,
 )
-from airflow_provider_rtk.exceptions import RealtimeKitInputError
-from airflow_provider_rtk.operators._base import (
+from airflow_provider_rtk._task import (
     RealtimeKitHookMixin,
     int_from_template,
     is_literal,
     seconds,
 )
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
 
 if TYPE_CHECKING:
     import jinja2

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_rtk._backoff import check_backoff_args
-from airflow_provider_rtk._compat import AirflowFailException, AirflowSkipException, default_deferrable
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import mask_download_urls, xcom_recording
-from airflow_provider_rtk._validation import require_id
-from airflow_provider_rtk._wait import (
+from airflow_provider_rtk._core.compat import AirflowFailException, AirflowSkipException, default_deferrable
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.errors import with_hint
+from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.redact import mask_download_urls, xcom_recording
+from airflow_provider_rtk._core.validation import require_id
+from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     WaitProgress,
@@ -23,13 +24,12 @@ from airflow_provider_rtk._wait import (
     classify,
     describe_failure,
 )
+from airflow_provider_rtk._task import RealtimeKitHookMixin
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,
     RealtimeKitRecordingStateError,
-    with_hint,
 )
-from airflow_provider_rtk.operators._base import RealtimeKitHookMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

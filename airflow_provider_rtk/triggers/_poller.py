@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, PollBackoff
-from airflow_provider_rtk._retry import RetryPolicy
-from airflow_provider_rtk._timestamps import parse_api_time
+from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff
+from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,

@@ -22,16 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from airflow_provider_rtk._backoff import PollBackoff
-from airflow_provider_rtk._redact import without_download_urls
-from airflow_provider_rtk._retry import RetryPolicy
-from airflow_provider_rtk._timestamps import parse_api_time
-from airflow_provider_rtk._validation import iso_time
-from airflow_provider_rtk.exceptions import (
-    RealtimeKitApiError,
-    RealtimeKitConfigError,
-    is_transient,
-)
+from airflow_provider_rtk._core.errors import is_transient
+from airflow_provider_rtk._core.pacing import PollBackoff
+from airflow_provider_rtk._core.redact import without_download_urls
+from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.timestamps import parse_api_time
+from airflow_provider_rtk._core.validation import iso_time
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitConfigError
 from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 from airflow_provider_rtk.types import RECORDING_STATUSES, Recording
 

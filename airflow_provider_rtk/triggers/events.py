@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, check_backoff_args
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._validation import check_statuses, require_uuid
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._core.validation import check_statuses, require_uuid
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 
 if TYPE_CHECKING:

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_rtk._backoff import check_backoff_args
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import without_download_urls
-from airflow_provider_rtk._validation import require_id
-from airflow_provider_rtk._wait import (
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.errors import is_transient, what_to_check
+from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.redact import without_download_urls
+from airflow_provider_rtk._core.validation import require_id
+from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     EventStatus,
@@ -30,7 +31,7 @@ from airflow_provider_rtk._wait import (
     classify,
     describe_failure,
 )
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitError, is_transient, what_to_check
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitError
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:

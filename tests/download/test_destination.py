@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_rtk._location import Location, names_file
+from airflow_provider_rtk.operators._download import Location, names_file
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from tests.download.conftest import sha256_file
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitConflictError,

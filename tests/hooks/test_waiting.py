@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._retry import RetryPolicy
+from airflow_provider_rtk._core.compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitNotFoundError,

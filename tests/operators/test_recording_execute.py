@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_rtk._compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,
@@ -337,7 +337,7 @@ def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
         "httpx",
         "airflow_provider_rtk.triggers._poller",
         "airflow_provider_rtk.triggers._watch",
-        "airflow_provider_rtk._download",  # the download engine: loaded when a download task runs
+        "airflow_provider_rtk.operators._download",  # the download engine: loaded when a download task runs
     }
     assert not added & heavy, f"importing {module} loaded {sorted(added & heavy)}"
     assert not {m for m in added if m.startswith(("requests.", "urllib3."))}

@@ -354,7 +354,7 @@ def test_poke_returns_false_on_a_transient_error_and_fails_on_a_permanent_one(em
     assert sensor.poke({}) is False  # type: ignore[arg-type]
     assert sensor._get_next_poke_interval(0.0, lambda: 0.0, 1) == 7  # the Retry-After, not poke_interval
     assert sensor.poke({}).xcom_value["status"] == "UPLOADED"  # type: ignore[arg-type,union-attr]
-    from airflow_provider_rtk._compat import AirflowFailException
+    from airflow_provider_rtk._core.compat import AirflowFailException
 
     missing = RealtimeKitRecordingSensor(task_id="m", recording_id=str(uuid.uuid4()))
     with pytest.raises(AirflowFailException, match="check recording_id, account_id and app_id"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_rtk._backoff import PollBackoff, check_backoff_args, exponential
-from airflow_provider_rtk.exceptions import RealtimeKitInputError, RealtimeKitTransportError, api_error_class
+from airflow_provider_rtk._core.errors import api_error_class
+from airflow_provider_rtk._core.pacing import PollBackoff, check_backoff_args, exponential
+from airflow_provider_rtk.exceptions import RealtimeKitInputError, RealtimeKitTransportError
 
 
 class Clock:

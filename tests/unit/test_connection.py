@@ -7,7 +7,7 @@ import json
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_rtk._connection import ConnectionSettings, settings_from, ui_field_behaviour
+from airflow_provider_rtk._core.connection import ConnectionSettings, settings_from, ui_field_behaviour
 from airflow_provider_rtk.exceptions import RealtimeKitConfigError
 from airflow_provider_rtk.get_provider_info import get_provider_info
 

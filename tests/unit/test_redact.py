@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_rtk._redact import clean_recording, download_urls, without_download_urls
+from airflow_provider_rtk._core.redact import clean_recording, download_urls, without_download_urls
 
 TRACK = [
     {"layer_name": "alice", "download_urls": {"file": {"download_url": "https://s/a.webm?sig=1"}}},

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_rtk._retry import RetryPolicy
-from airflow_provider_rtk._wire import ApiRequest, DownloadRequest
+from airflow_provider_rtk._core.errors import api_error_class
+from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.wire import ApiRequest, DownloadRequest
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,
     RealtimeKitInputError,
     RealtimeKitTimeoutError,
     RealtimeKitTransportError,
-    api_error_class,
 )
 
 NO_WAIT = RetryPolicy(max_attempts=4, initial_wait=0, max_wait=0, jitter=0)

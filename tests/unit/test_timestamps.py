@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_rtk._timestamps import format_api_time, parse_api_time
+from airflow_provider_rtk._core.timestamps import format_api_time, parse_api_time
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_rtk._validation import (
+from airflow_provider_rtk._core.validation import (
     LIST_FILTERS,
     START_FIELDS,
     ListFilters,

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._wait import (
+from airflow_provider_rtk._core.compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.errors import api_error_class
+from airflow_provider_rtk._core.waiting import (
     STARTED_STATUSES,
     WaitProgress,
     backoff_cap,
@@ -21,7 +22,6 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitInputError,
     RealtimeKitRecordingStateError,
     RealtimeKitTransportError,
-    api_error_class,
 )
 
 

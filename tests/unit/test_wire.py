@@ -11,8 +11,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from airflow_provider_rtk._connection import ConnectionSettings
-from airflow_provider_rtk._wire import (
+from airflow_provider_rtk._core.connection import ConnectionSettings
+from airflow_provider_rtk._core.wire import (
     ApiRequest,
     DownloadRequest,
     RecordingPage,

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError, retry_after
+from airflow_provider_rtk._core.errors import retry_after
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError
 
 DEFAULT_MAX_BACKOFF: float = 300.0
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
-from airflow_provider_rtk._compat import mask_secret
-from airflow_provider_rtk._validation import STORAGE_SECRET_FIELDS
+from airflow_provider_rtk._core.compat import mask_secret
+from airflow_provider_rtk._core.validation import STORAGE_SECRET_FIELDS
 from airflow_provider_rtk.types import Recording
 
 DOWNLOAD_URL_FIELDS: Final[tuple[str, ...]] = ("download_url", "audio_download_url")

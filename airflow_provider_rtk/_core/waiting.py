@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
-from airflow_provider_rtk._backoff import DEFAULT_MAX_BACKOFF, PollBackoff
-from airflow_provider_rtk._compat import AirflowSensorTimeout
-from airflow_provider_rtk._validation import check_statuses
+from airflow_provider_rtk._core.compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff
+from airflow_provider_rtk._core.validation import check_statuses
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,

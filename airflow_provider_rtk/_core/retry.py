@@ -24,14 +24,13 @@ from typing import Any
 
 import tenacity
 
-from airflow_provider_rtk._backoff import exponential
-from airflow_provider_rtk._wire import Request
+from airflow_provider_rtk._core.errors import is_transient, retry_after
+from airflow_provider_rtk._core.pacing import exponential
+from airflow_provider_rtk._core.wire import Request
 from airflow_provider_rtk.exceptions import (
     RealtimeKitInputError,
     RealtimeKitRateLimitError,
     RealtimeKitServerError,
-    is_transient,
-    retry_after,
 )
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,16 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_rtk._connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._redact import mask_download_urls
-from airflow_provider_rtk._wait import DEFAULT_FAILURE_STATUSES, classify, describe_failure, result_from_event
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitRecordingStateError, with_hint
+from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.errors import with_hint
+from airflow_provider_rtk._core.redact import mask_download_urls
+from airflow_provider_rtk._core.waiting import (
+    DEFAULT_FAILURE_STATUSES,
+    classify,
+    describe_failure,
+    result_from_event,
+)
+from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitRecordingStateError
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

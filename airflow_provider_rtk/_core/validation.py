@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypedDict, Unpack
 
-from airflow_provider_rtk._timestamps import format_api_time, parse_api_time
+from airflow_provider_rtk._core.timestamps import format_api_time, parse_api_time
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.types import RECORDING_STATUSES
 

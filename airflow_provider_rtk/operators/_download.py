@@ -1,7 +1,12 @@
 """The download operator's engine: plan a recording's files, stream each one to a temporary object beside
 its target, verify it, then give it the target's name.
 
-Where the files go (a folder or the video file) follows the destination rule in ``_location``.
+Destination rule: a destination is a **folder** unless its last path segment ends in a file extension (a
+dot and letters/digits with at least one letter: ``standup.mp4``, ``s3://b/x/talk.webm``), does not end
+with ``/`` and is not an existing folder; then it **names the video file**. So ``/archive/2026-05-04`` and
+``/archive/2026.05.04`` are folders (created when missing), ``/archive/standup.mp4`` is a file.
+``Location`` parses a destination without touching storage, so the operator uses it at DAG parse time:
+this module imports no HTTP client, no retry library and no storage backend at load time.
 
 Naming (``base`` is the recording's ``output_file_name`` for a folder destination, or the destination's
 own name for a file destination; ``stem`` is ``base`` without its extension):
@@ -30,10 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_rtk._location import Location
-from airflow_provider_rtk._redact import mask_download_urls
-from airflow_provider_rtk._retry import RetryPolicy
-from airflow_provider_rtk._timestamps import parse_api_time
+from airflow_provider_rtk._core.redact import mask_download_urls
+from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitAuthError,
@@ -165,6 +169,48 @@ def safe_name(name: object, fallback: str) -> str:
 
 
 # -- destination -----------------------------------------------------------------------------------------
+
+_FILE_EXTENSION: Final = re.compile(r"\.(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]+")
+
+
+def names_file(destination: str) -> bool:
+    """Whether ``destination`` names a file by its spelling (the destination rule above)."""
+    if destination.endswith("/"):
+        return False
+    name = posixpath.basename(urlsplit(destination).path if "://" in destination else destination)
+    extension = posixpath.splitext(name)[1]
+    return bool(_FILE_EXTENSION.fullmatch(extension))
+
+
+@dataclass(frozen=True)
+class Location:
+    """A destination parsed without touching storage: safe at DAG parse time.
+
+    ``is_dir_hint``: a folder by the destination rule (module docstring); an existing folder is one too.
+    """
+
+    protocol: str
+    path: str
+    conn_id: str | None
+    is_dir_hint: bool
+
+    @classmethod
+    def parse(cls, destination: str, conn_id: str | None) -> Location:
+        """A local path, a ``file://`` URL or ``<protocol>://[conn_id@]bucket/key`` (as ObjectStoragePath)."""
+        is_dir = not names_file(destination)
+        parts = urlsplit(destination)
+        if not parts.scheme:
+            path = os.path.abspath(os.path.expanduser(destination))
+            return cls("file", path, None, is_dir)
+        if parts.scheme == "file":
+            return cls("file", os.path.abspath(unquote(parts.path) or "/"), None, is_dir)
+        user, _, host = parts.netloc.rpartition("@")
+        path = f"{host}{parts.path}".rstrip("/")
+        return cls(parts.scheme, path, conn_id or unquote(user) or None, is_dir)
+
+    def uri(self, path: str | None = None) -> str:
+        """``<protocol>://<path>`` without any connection id: for XCom and Asset URIs."""
+        return f"{self.protocol}://{self.path if path is None else path}"
 
 
 class Destination:

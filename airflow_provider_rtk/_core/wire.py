@@ -25,18 +25,18 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 from urllib.parse import urlsplit
 
-from airflow_provider_rtk._connection import USER_AGENT
-from airflow_provider_rtk._redact import clean_recording
+from airflow_provider_rtk._core.connection import USER_AGENT
+from airflow_provider_rtk._core.errors import api_error_class
+from airflow_provider_rtk._core.redact import clean_recording
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitTimeoutError,
     RealtimeKitTransportError,
-    api_error_class,
 )
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
-    from airflow_provider_rtk._connection import ConnectionSettings
+    from airflow_provider_rtk._core.connection import ConnectionSettings
 
 _MAX_MESSAGE: Final[int] = 500
 #: The status of a 2xx response whose body is not what the API documents.
