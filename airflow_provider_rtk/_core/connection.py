@@ -98,3 +98,47 @@ def ui_field_behaviour() -> dict[str, Any]:
 
     (declared,) = (c for c in get_provider_info()["connection-types"] if c["connection-type"] == CONN_TYPE)
     return {key.replace("-", "_"): value for key, value in declared["ui-field-behaviour"].items()}
+
+
+def storage_config_from_connection(
+    conn_id: str, storage_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A start's ``storage_config`` from an Airflow connection, so that storage secrets stay in Airflow's
+    secrets backend; keys of ``storage_config`` win over the connection's. Every secret is registered
+    with the secret maskers.
+
+    ``login``/``password`` become ``access_key``/``secret``, or for ``sftp`` ``username``/``password``
+    with ``host``/``port`` from the connection's. Extras ``type``, ``bucket``, ``region`` (or
+    ``region_name``), ``path``, ``host``, ``port``, ``private_key`` and ``auth_method`` fill the fields of
+    the same name; ``type`` defaults to the connection type when that is a storage type (e.g. ``aws``).
+    """
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_rtk._core.redact import mask_config_secrets
+    from airflow_provider_rtk._core.validation import STORAGE_FIELDS, STORAGE_TYPES
+
+    conn = BaseHook.get_connection(conn_id)
+    extras = conn.extra_dejson
+    explicit = dict(storage_config or {})
+    kind = explicit.get("type") or extras.get("type")
+    if kind is None and conn.conn_type in STORAGE_TYPES:
+        kind = conn.conn_type
+    config: dict[str, Any] = {"type": kind} if kind else {}
+    sftp = kind == "sftp"
+    if conn.login:
+        config["username" if sftp else "access_key"] = conn.login
+    if conn.password:
+        config["password" if sftp else "secret"] = conn.password
+    if sftp and conn.host:
+        config["host"] = conn.host
+    if sftp and conn.port:
+        config["port"] = conn.port
+    if extras.get("region_name") is not None:
+        config["region"] = extras["region_name"]
+    config.update({k: extras[k] for k in STORAGE_FIELDS if extras.get(k) is not None})
+    config.update(explicit)
+    port = config.get("port")
+    if isinstance(port, str) and port.strip().isdigit():
+        config["port"] = int(port)
+    mask_config_secrets(config)
+    return config

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import tenacity
 
@@ -128,3 +128,7 @@ class RetryPolicy:
 
     def async_retrying(self, request: Request) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(**self._tenacity_kwargs(request))
+
+
+#: One attempt per call: for waits, which pace their own retries, and first looks that must not linger.
+SINGLE_ATTEMPT: Final[RetryPolicy] = RetryPolicy(max_attempts=1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
-from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff
+from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff, check_backoff_args
 from airflow_provider_rtk._core.validation import check_statuses
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
@@ -215,3 +215,55 @@ class WaitProgress:
                 exc,
             )
         return delay
+
+
+def wait_for_status(
+    fetch: Callable[[], Recording],
+    recording_id: str,
+    statuses: Iterable[str],
+    *,
+    timeout: float,
+    poll_interval: float,
+    failure_statuses: Iterable[str],
+    max_backoff: float | None,
+    max_consecutive_errors: int | None,
+    log: logging.Logger | Any,
+) -> Recording:
+    """Poll with ``fetch`` (one attempt per look) until the recording reaches one of ``statuses``; the
+    sync wait behind ``RealtimeKitHook.wait_for_status`` (see there for what ends it)."""
+    targets, failures = check_wait_statuses(statuses, failure_statuses)
+    max_backoff = backoff_cap(poll_interval, max_backoff)
+    check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
+    progress = WaitProgress.start(
+        recording_id,
+        targets,
+        log,
+        poll_interval=poll_interval,
+        max_backoff=max_backoff,
+        max_consecutive_errors=max_consecutive_errors,
+    )
+    deadline = time.monotonic() + timeout
+    last: str | None = None
+    while True:
+        try:
+            recording = fetch()
+        except RealtimeKitError as exc:
+            if not exc.transient:
+                raise
+            delay = progress.failed(exc)
+        else:
+            last = recording.get("status")
+            progress.seen(last)
+            state = classify(recording, targets, failures)
+            if state == "done":
+                return recording
+            if state == "failed":
+                raise RealtimeKitRecordingStateError(describe_failure(recording))
+            delay = poll_interval
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            seen = f"; last status seen: {last}" if last else "; the API did not answer"
+            raise AirflowSensorTimeout(
+                f"recording {recording_id} was not {' or '.join(targets)} within {timeout:g} s{seen}"
+            )
+        time.sleep(min(delay, remaining))

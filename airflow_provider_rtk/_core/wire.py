@@ -1,8 +1,11 @@
-"""What goes over the wire, written once for the sync (requests) and async (httpx) paths.
+"""What goes over the wire: one HTTP client (requests), used by the sync calls and, in a worker thread,
+by the async ones, so that a request is built, sent, mapped and parsed in one way only.
 
 - Requests: ``ApiRequest`` (a recordings API call, relative to the app's base URL) and ``DownloadRequest``
   (a presigned file URL on the storage host, whose query is a credential).
-- Failures without a response: ``no_response_errors`` maps either client library's exceptions to
+- Sending: ``Transport`` owns the keep-alive session and the retry policy; ``call`` sends with retries,
+  ``acall`` does the same for async callers without blocking their event loop.
+- Failures without a response: ``no_response_errors`` maps the client's exceptions to
   ``RealtimeKitTransportError`` / ``RealtimeKitTimeoutError``, naming the method and target only.
 - Responses: ``parse_response`` turns any HTTP answer into the decoded envelope or a ``RealtimeKitApiError``
   built from either error envelope, and ``read_recording`` / ``read_recording_or_none`` / ``read_page``
@@ -15,15 +18,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit
+
+import requests
 
 from airflow_provider_rtk._core.connection import USER_AGENT
 from airflow_provider_rtk._core.errors import api_error_class
@@ -37,6 +42,9 @@ from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
     from airflow_provider_rtk._core.connection import ConnectionSettings
+    from airflow_provider_rtk._core.retry import RetryPolicy
+
+T = TypeVar("T")
 
 _MAX_MESSAGE: Final[int] = 500
 #: The status of a 2xx response whose body is not what the API documents.
@@ -66,7 +74,7 @@ class ApiRequest:
         return f"{app_base}/{self.path}"
 
     def send_args(self, settings: ConnectionSettings) -> dict[str, Any]:
-        """The arguments of either client's ``request()`` that send this call."""
+        """The arguments of ``requests.Session.request`` that send this call."""
         return {
             "method": self.method,
             "url": self.url(settings.app_base),
@@ -108,19 +116,6 @@ class DownloadRequest:
 Request = ApiRequest | DownloadRequest
 
 
-class Response(Protocol):
-    """What ``requests.Response`` and ``httpx.Response`` both offer; headers are case-insensitive."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    @property
-    def content(self) -> bytes: ...
-
-
 def auth_headers(token: str) -> dict[str, str]:
     return {
         "Authorization": f"Bearer {token}",
@@ -142,34 +137,17 @@ def no_response_error(
     return RealtimeKitTransportError(f"{where}: {type(exc).__name__}{f' talking to {peer}' if peer else ''}")
 
 
-def _no_response(exc: Exception) -> bool | None:
-    """Whether ``exc`` (requests' or httpx's "no HTTP response") is a timeout; None for any other error.
-
-    Each library is looked up rather than imported: an exception of a library never loaded cannot occur,
-    and this module loads neither.
-    """
-    requests = sys.modules.get("requests")
-    if requests is not None and isinstance(exc, requests.RequestException):
-        return isinstance(exc, requests.Timeout)
-    httpx = sys.modules.get("httpx")
-    if httpx is not None and isinstance(exc, httpx.HTTPError):
-        return isinstance(exc, httpx.TimeoutException)
-    return None
-
-
 @contextmanager
 def no_response_errors(request: Request, *, timeout: float, peer: str = "") -> Iterator[None]:
-    """Around sending ``request`` with either client: its connection errors and timeouts become ours.
+    """Around sending ``request``: the client's connection errors and timeouts become ours.
 
     For a download the client's exception is not even chained: its text holds the presigned URL,
     signature included.
     """
     try:
         yield
-    except Exception as exc:
-        timed_out = _no_response(exc)
-        if timed_out is None:
-            raise
+    except requests.RequestException as exc:
+        timed_out = isinstance(exc, requests.Timeout)
         error = no_response_error(request, exc, timed_out=timed_out, timeout=timeout, peer=peer)
         if isinstance(request, DownloadRequest):
             raise error from None
@@ -231,7 +209,7 @@ def _decode(body: bytes) -> Any:
         return None
 
 
-def build_error(response: Response, request: Request) -> RealtimeKitApiError:
+def build_error(response: requests.Response, request: Request) -> RealtimeKitApiError:
     """The exception for an error response, whichever envelope (or none) the body uses."""
     status, headers, body = response.status_code, response.headers, response.content
     code, message = _error_details(_decode(body))
@@ -258,7 +236,7 @@ def malformed(request: Request, problem: str, ray_id: str | None = None) -> Real
     )
 
 
-def parse_response(response: Response, request: ApiRequest) -> Any:
+def parse_response(response: requests.Response, request: ApiRequest) -> Any:
     """The decoded envelope of a 2xx response (None for an empty body), or raise the API's error."""
     if response.status_code >= 400:
         raise build_error(response, request)
@@ -319,3 +297,90 @@ def read_page(payload: Any, request: ApiRequest) -> RecordingPage:
         total_count=int(total) if isinstance(total, int | float) else None,
         end_offset=int(end) if isinstance(end, int | float) else None,
     )
+
+
+#: Unwraps a parsed 2xx envelope into what a call returns (``read_recording``, ``read_page``...).
+Reader = Callable[[Any, ApiRequest], T]
+
+
+class Transport:
+    """One keep-alive session and the retry policy: every request of a hook goes through here.
+
+    Async callers run the same sending code in a worker thread (``asyncio.to_thread``), so the event loop
+    never blocks on the network; the triggers coalesce their polls, so that costs about one thread hop per
+    poll interval, not one per waiting task.
+
+    :param timeout: seconds to wait for a response (connect and read).
+    :param retry_policy: what is resent, how often and after how long.
+    :param pool_size: connections kept alive (the async paths send a few requests at once).
+    """
+
+    def __init__(self, *, timeout: float, retry_policy: RetryPolicy, pool_size: int = 20) -> None:
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self._pool_size = pool_size
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The session, created on first use (closed by ``close``)."""
+        if self._session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=self._pool_size, pool_maxsize=self._pool_size
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def send(self, settings: ConnectionSettings, request: ApiRequest, read: Reader[T]) -> T:
+        """One attempt: send ``request`` and unwrap its answer, or raise the provider's error."""
+        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
+            response = self.session.request(**request.send_args(settings), timeout=self.timeout)
+        return read(parse_response(response, request), request)
+
+    def call(
+        self,
+        settings: ConnectionSettings,
+        request: ApiRequest,
+        read: Reader[T],
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        """``send`` under the retry policy (``policy`` overrides the transport's for this call)."""
+        retrying = (policy or self.retry_policy).retrying(request)
+        result: T = retrying(self.send, settings, request, read)
+        return result
+
+    async def acall(
+        self,
+        settings: ConnectionSettings,
+        request: ApiRequest,
+        read: Reader[T],
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        """``call`` for async callers: each attempt in a worker thread, each wait an ``asyncio.sleep``."""
+        retrying = (policy or self.retry_policy).async_retrying(request)
+        result: T = await retrying(asyncio.to_thread, self.send, settings, request, read)
+        return result
+
+    @contextmanager
+    def open_download(self, url: str, *, offset: int = 0) -> Iterator[requests.Response]:
+        """Stream a presigned URL from byte ``offset``; errors name the URL's host and path only."""
+        request = DownloadRequest(url, offset)
+        with no_response_errors(request, timeout=self.timeout):
+            response = self.session.get(
+                request.url, headers=request.headers, stream=True, timeout=self.timeout
+            )
+        try:
+            if response.status_code >= 400:
+                raise build_error(response, request)
+            yield response
+        finally:
+            response.close()

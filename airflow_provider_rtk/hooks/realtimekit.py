@@ -1,42 +1,34 @@
-"""The RealtimeKit hook: connection handling and every recordings API call, sync and async.
+"""The RealtimeKit hook: the connection and every recordings API call, sync and async.
 
-All HTTP in the provider goes through this class. What goes over the wire (requests, error mapping,
-response parsing) lives in ``_wire`` and the retry policy in ``_retry``, shared by the sync (requests) and
-async (httpx) paths: they differ only in the client that sends.
+The hook is the API: one method per endpoint and action, each validating its input before any request.
+What goes over the wire (the session, retries, error mapping, parsing) is ``_core.wire``'s; the
+exactly-once start is ``_core.start``'s and the wait rules ``_core.waiting``'s, which the hook calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, TypeVar, Unpack
 
-import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk._core.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
-    USER_AGENT,
     ConnectionSettings,
     settings_from,
     ui_field_behaviour,
 )
 from airflow_provider_rtk._core.errors import what_to_check
-from airflow_provider_rtk._core.pacing import check_backoff_args
-from airflow_provider_rtk._core.redact import mask_config_secrets
-from airflow_provider_rtk._core.retry import RetryPolicy
-from airflow_provider_rtk._core.timestamps import parse_api_time
+from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT, RetryPolicy
+from airflow_provider_rtk._core.start import IdempotentStart, active_recording_request
 from airflow_provider_rtk._core.validation import (
     ACTIONS,
-    STORAGE_FIELDS,
-    STORAGE_TYPES,
     ListFilters,
     StartOptions,
     build_list_params,
@@ -50,19 +42,13 @@ from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_STARTUP_TIMEOUT,
     STARTED_STATUSES,
-    WaitProgress,
-    backoff_cap,
-    check_wait_statuses,
-    classify,
-    describe_failure,
+    wait_for_status,
 )
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
-    DownloadRequest,
+    Reader,
     RecordingPage,
-    build_error,
-    no_response_errors,
-    parse_response,
+    Transport,
     read_page,
     read_recording,
     read_recording_or_none,
@@ -71,90 +57,35 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitAuthError,
     RealtimeKitConfigError,
-    RealtimeKitConflictError,
-    RealtimeKitError,
     RealtimeKitNotFoundError,
-    RealtimeKitRecordingStateError,
-    RealtimeKitServerError,
     RealtimeKitTransportError,
 )
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
-    import httpx
+    import requests
     from airflow.sdk import Connection
 
-__all__ = ["ConnectionSettings", "RealtimeKitHook", "RecordingPage"]
+__all__ = ["RealtimeKitHook", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PER_PAGE = 50
 
 T = TypeVar("T")
-#: Unwraps a parsed 2xx envelope into what a call returns (``_wire.read_*``).
-Reader = Callable[[Any, ApiRequest], T]
 
 #: Statuses after which a stop has nothing left to do.
 STOPPED_STATUSES: Final[tuple[str, ...]] = ("UPLOADING", "UPLOADED", "ERRORED")
 #: HTTP statuses with which the API refuses an action the recording's state does not allow.
 _STATE_REFUSALS: Final = frozenset({400, 409, 422})
-#: One attempt per call: for waits, which pace their own retries, and the reconcile lookup's first try.
-_ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
 
 
-def _connection_refused(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a refused TCP connection: the request never reached the API,
-    so even a non-idempotent one is safe to resend, and waiting on retries will not bring the host up."""
-    seen: set[int] = set()
-    pending: list[object] = [exc]
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, ConnectionRefusedError):
-            return True
-        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
-    return False
+def _recording_request(recording_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
 
 
-def storage_config_from_connection(
-    conn_id: str, storage_config: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """A start's ``storage_config`` from an Airflow connection, so that storage secrets stay in Airflow's
-    secrets backend; keys of ``storage_config`` win over the connection's. Every secret is registered
-    with the secret maskers.
-
-    ``login``/``password`` become ``access_key``/``secret``, or for ``sftp`` ``username``/``password``
-    with ``host``/``port`` from the connection's. Extras ``type``, ``bucket``, ``region`` (or
-    ``region_name``), ``path``, ``host``, ``port``, ``private_key`` and ``auth_method`` fill the fields of
-    the same name; ``type`` defaults to the connection type when that is a storage type (e.g. ``aws``).
-    """
-    conn = BaseHook.get_connection(conn_id)
-    extras = conn.extra_dejson
-    explicit = dict(storage_config or {})
-    kind = explicit.get("type") or extras.get("type")
-    if kind is None and conn.conn_type in STORAGE_TYPES:
-        kind = conn.conn_type
-    config: dict[str, Any] = {"type": kind} if kind else {}
-    sftp = kind == "sftp"
-    if conn.login:
-        config["username" if sftp else "access_key"] = conn.login
-    if conn.password:
-        config["password" if sftp else "secret"] = conn.password
-    if sftp and conn.host:
-        config["host"] = conn.host
-    if sftp and conn.port:
-        config["port"] = conn.port
-    if extras.get("region_name") is not None:
-        config["region"] = extras["region_name"]
-    config.update({k: extras[k] for k in STORAGE_FIELDS if extras.get(k) is not None})
-    config.update(explicit)
-    port = config.get("port")
-    if isinstance(port, str) and port.strip().isdigit():
-        config["port"] = int(port)
-    mask_config_secrets(config)
-    return config
+def _list_request(params: Mapping[str, str], page_no: int) -> ApiRequest:
+    return ApiRequest("GET", "recordings", params={**params, "page_no": str(page_no)})
 
 
 class RealtimeKitHook(BaseHook):
@@ -169,7 +100,7 @@ class RealtimeKitHook(BaseHook):
     :param retry_delay: first backoff wait in seconds; doubles up to ``retry_max_delay``, plus up to this
         much random jitter.
     :param retry_max_delay: cap on one backoff wait in seconds.
-    :param retry_policy: a full ``RetryPolicy``; overrides the three ``retry_*`` arguments.
+    :param retry_policy: a full ``RetryPolicy`` (exported here); overrides the three ``retry_*`` arguments.
     :param reconcile_window: seconds of clock skew tolerated when matching a recording found after an
         ambiguous start to the attempt that created it.
     """
@@ -201,8 +132,7 @@ class RealtimeKitHook(BaseHook):
             max_attempts=retry_limit, initial_wait=retry_delay, max_wait=retry_max_delay, jitter=retry_delay
         )
         self.reconcile_window = reconcile_window
-        self._session: requests.Session | None = None
-        self._async_client: httpx.AsyncClient | None = None
+        self.transport = Transport(timeout=timeout, retry_policy=self.retry_policy)
         self._async_settings: ConnectionSettings | None = None
 
     # -- connection -------------------------------------------------------------------------------------
@@ -252,65 +182,26 @@ class RealtimeKitHook(BaseHook):
         return self._async_settings
 
     def get_conn(self) -> requests.Session:
-        """The keep-alive session every sync request of this hook goes through."""
-        if self._session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            self._session = session
-        return self._session
+        """The keep-alive session every request of this hook goes through."""
+        return self.transport.session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close the session (the hook opens a new one if used again)."""
+        self.transport.close()
 
     async def aclose(self) -> None:
-        if self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        """``close`` for async callers."""
+        self.transport.close()
 
-    # -- transport --------------------------------------------------------------------------------------
-
-    def _send(self, request: ApiRequest, read: Reader[T]) -> T:
-        settings = self.settings
-        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
-            response = self.get_conn().request(**request.send_args(settings), timeout=self.timeout)
-        return read(parse_response(response, request), request)
+    # -- sending ----------------------------------------------------------------------------------------
 
     def _call(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
-        for attempt in (policy or self.retry_policy).retrying(request):
-            with attempt:
-                return self._send(request, read)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        return self.transport.call(self.settings, request, read, policy)
 
-    def _get_async_client(self) -> httpx.AsyncClient:
-        if self._async_client is None:
-            import httpx
-
-            self._async_client = httpx.AsyncClient(
-                timeout=self.timeout,
-                headers={"User-Agent": USER_AGENT},
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
-            )
-        return self._async_client
-
-    async def _asend(self, request: ApiRequest, read: Reader[T]) -> T:
-        settings = await self.asettings()
-        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
-            response = await self._get_async_client().request(**request.send_args(settings))
-        return read(parse_response(response, request), request)
-
-    async def _acall(self, request: ApiRequest, read: Reader[T]) -> T:
-        async for attempt in self.retry_policy.async_retrying(request):
-            with attempt:
-                return await self._asend(request, read)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+    async def _acall(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
+        return await self.transport.acall(await self.asettings(), request, read, policy)
 
     # -- reads ------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _list_request(params: Mapping[str, str], page_no: int) -> ApiRequest:
-        return ApiRequest("GET", "recordings", params={**params, "page_no": str(page_no)})
 
     def list_recordings(
         self,
@@ -349,7 +240,7 @@ class RealtimeKitHook(BaseHook):
         seen: set[str] = set()
         per_page = int(params["per_page"])
         while True:
-            page = self._call(self._list_request(params, page_no), read_page)
+            page = self._call(_list_request(params, page_no), read_page)
             for recording in page.recordings:
                 if recording["id"] not in seen:
                     seen.add(recording["id"])
@@ -361,25 +252,33 @@ class RealtimeKitHook(BaseHook):
     async def alist_recordings_page(
         self, *, page_no: int = 1, **filters: Unpack[ListFilters]
     ) -> RecordingPage:
-        """One page of ``list_recordings`` for async callers (the trigger's shared poller)."""
+        """One page of ``list_recordings`` for async callers (the triggers)."""
         filters.setdefault("per_page", DEFAULT_PER_PAGE)
         params = build_list_params(**filters)
-        return await self._acall(self._list_request(params, page_no), read_page)
+        return await self._acall(_list_request(params, page_no), read_page)
 
-    def get_recording(self, recording_id: str) -> Recording:
-        """One recording by id (a fresh ``download_url`` each time)."""
-        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
-        return self._call(request, read_recording)
+    def get_recording(self, recording_id: str, *, single_attempt: bool = False) -> Recording:
+        """One recording by id (a fresh ``download_url`` each time).
+
+        :param single_attempt: make one attempt, without the retry policy: for a wait, which paces its
+            own retries and ends only at its deadline.
+        """
+        return self._call(
+            _recording_request(recording_id), read_recording, SINGLE_ATTEMPT if single_attempt else None
+        )
+
+    def poll_recording(self, recording_id: str) -> Recording:
+        """``get_recording(recording_id, single_attempt=True)``: one look for a wait."""
+        return self.get_recording(recording_id, single_attempt=True)
 
     async def aget_recording(self, recording_id: str) -> Recording:
-        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
-        return await self._acall(request, read_recording)
+        """``get_recording`` for async callers."""
+        return await self._acall(_recording_request(recording_id), read_recording)
 
     def get_active_recording(self, meeting_id: str) -> Recording | None:
         """The meeting's active recording, or ``None`` when it has none (the API's 404)."""
-        request = ApiRequest("GET", f"recordings/active-recording/{require_uuid('meeting_id', meeting_id)}")
         try:
-            return self._call(request, read_recording)
+            return self._call(active_recording_request(meeting_id), read_recording)
         except RealtimeKitNotFoundError:
             return None
 
@@ -397,12 +296,12 @@ class RealtimeKitHook(BaseHook):
         ``storage_config``, ``video_config``...). The recording is usually INVOKED at first (the bot is
         joining, up to ~30 s): ``wait_for_status(id, STARTED_STATUSES, ...)`` waits for it to record.
 
-        Never creates two recordings for one call: when an attempt fails ambiguously (no response, a
-        timeout, a 5xx), the meeting's active recording is fetched first; one invoked since this call
-        started (give or take ``reconcile_window`` seconds of clock skew) is the one the lost attempt
-        created and is returned, an older one is a conflict. Only when the API shows no active recording
-        is the start sent again; a 409 after such a resend is reconciled the same way. A start refused at
-        the connection never reached the API and is resent without a lookup. With
+        Never creates two recordings for one call (``_core.start``): when an attempt fails ambiguously (no
+        response, a timeout, a 5xx), the meeting's active recording is fetched first; one invoked since
+        this call started (give or take ``reconcile_window`` seconds of clock skew) is the one the lost
+        attempt created and is returned, an older one is a conflict. Only when the API shows no active
+        recording is the start sent again; a 409 after such a resend is reconciled the same way. A start
+        refused at the connection never reached the API and is resent without a lookup. With
         ``allow_multiple_recordings`` an ambiguous start is neither reconciled nor resent.
 
         :param reuse_active_recording: when the meeting already records (the API's 409) and
@@ -414,147 +313,26 @@ class RealtimeKitHook(BaseHook):
             returned and nothing is sent. Ignored with ``allow_multiple_recordings``.
         """
         body = build_start_body(meeting_id, fields)
-        if adopt_since is not None and meeting_id and not body.get("allow_multiple_recordings"):
-            earlier = self._started_since(meeting_id, adopt_since)
-            if earlier is not None:
-                log.info(
-                    "Meeting %s has recording %s (%s), invoked %s, since %s: adopting it as the one an "
-                    "earlier execution of this work started, instead of starting another",
-                    meeting_id,
-                    earlier["id"],
-                    earlier["status"],
-                    earlier.get("invoked_time"),
-                    adopt_since.isoformat(),
-                )
-                return earlier
-        request = ApiRequest("POST", "recordings", json=body)
-        called_at = datetime.now(UTC)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._call(request, read_recording)
-            except (RealtimeKitTransportError, RealtimeKitServerError) as exc:
-                refused = _connection_refused(exc)
-                if body.get("allow_multiple_recordings") and not refused:
-                    raise RealtimeKitError(
-                        f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}); with "
-                        "allow_multiple_recordings the start is neither reconciled nor resent, since "
-                        "another active recording cannot be told apart from ours: check the meeting's "
-                        "recordings"
-                    ) from exc
-                found = None if refused else self._reconcile_start(meeting_id, called_at, exc)
-                if found is not None:
-                    return found
-                wait = self.retry_policy.next_wait(exc, attempt)
-                if wait is None:
-                    if refused:
-                        raise RealtimeKitTransportError(
-                            f"starting a recording for meeting {meeting_id} failed: the API at "
-                            f"{self.settings.base_url} refused the connection ({attempt} attempt(s); "
-                            f"{exc}). Check the connection's host and the network"
-                        ) from exc
-                    raise
-                log.warning(
-                    "RealtimeKit start for meeting %s failed (%s) and created no recording; "
-                    "sending it again in %.2f s (attempt %d of %d)",
-                    meeting_id,
-                    exc,
-                    wait,
-                    attempt + 1,
-                    self.retry_policy.max_attempts,
-                )
-                time.sleep(wait)
-            except RealtimeKitConflictError as exc:
-                if attempt > 1 and (found := self._reconcile_start(meeting_id, called_at, exc)):
-                    return found
-                if reuse_active_recording and not body.get("allow_multiple_recordings") and meeting_id:
-                    active = self.get_active_recording(meeting_id)
-                    if active is not None:
-                        log.info(
-                            "Meeting %s already has active recording %s (%s; API said: %s): adopting it, "
-                            "since reuse_active_recording is set",
-                            meeting_id,
-                            active["id"],
-                            active["status"],
-                            exc.message,
-                        )
-                        return active
-                raise
-
-    def _started_since(self, meeting_id: str, since: datetime) -> Recording | None:
-        """The meeting's newest recording invoked since ``since`` (less ``reconcile_window``) that is not
-        ERRORED, or None."""
-        window = since - timedelta(seconds=self.reconcile_window)
-        recent = self.list_recordings(
-            meeting_id=meeting_id, start_time=window, sort_by="invokedTime", sort_order="DESC"
+        start = IdempotentStart(self.transport, self.settings, self.reconcile_window, self._recent)
+        return start.run(
+            meeting_id, body, reuse_active_recording=reuse_active_recording, adopt_since=adopt_since
         )
-        return next((r for r in recent if r["status"] != "ERRORED"), None)
 
-    def _reconcile_start(
-        self, meeting_id: str | None, called_at: datetime, exc: RealtimeKitError
-    ) -> Recording | None:
-        """The recording a lost start attempt created, or None when the meeting has no active recording.
+    def _recent(self, meeting_id: str, since: datetime) -> Iterator[Recording]:
+        return self.list_recordings(
+            meeting_id=meeting_id, start_time=since, sort_by="invokedTime", sort_order="DESC"
+        )
 
-        An active recording invoked before this call (beyond ``reconcile_window`` of clock skew) is not
-        ours: the start would only conflict with it, so that conflict is raised instead of a resend. A
-        lookup refused at the connection fails at once, naming the start it was for.
-        """
-        if meeting_id is None:
-            raise RealtimeKitError(
-                f"starting a recording failed ambiguously ({exc}) and, without a meeting_id, cannot be "
-                "reconciled: not resending it"
-            ) from exc
-        try:
-            active = self._reconcile_lookup(meeting_id)
-        except RealtimeKitError as lookup_exc:
-            raise RealtimeKitError(
-                f"starting a recording for meeting {meeting_id} failed ambiguously ({exc}), and looking up "
-                f"the meeting's active recording at {self.settings.base_url} to reconcile it failed too "
-                f"({lookup_exc}): check the meeting's recordings before starting again"
-            ) from exc
-        if active is None:
-            return None
-        invoked = parse_api_time(active.get("invoked_time"))
-        if invoked is not None and invoked >= called_at - timedelta(seconds=self.reconcile_window):
-            log.warning(
-                "RealtimeKit start for meeting %s got no clean answer (%s); adopting recording %s, "
-                "which that attempt created",
-                meeting_id,
-                exc,
-                active["id"],
-            )
-            return active
-        raise RealtimeKitConflictError(
-            409,
-            f"meeting {meeting_id} already has active recording {active['id']} (invoked "
-            f"{active.get('invoked_time')}), started before this call; not starting another",
-            method="POST",
-            path="recordings",
-        ) from exc
-
-    def _reconcile_lookup(self, meeting_id: str) -> Recording | None:
-        """The meeting's active recording: one attempt first, then the retry policy unless the connection
-        was refused (retries will not bring the host up)."""
-        request = ApiRequest("GET", f"recordings/active-recording/{require_uuid('meeting_id', meeting_id)}")
-        for policy in (_ONE_ATTEMPT, None):
-            try:
-                return self._call(request, read_recording, policy)
-            except RealtimeKitNotFoundError:
-                return None
-            except RealtimeKitError as exc:
-                if policy is None or not exc.transient or _connection_refused(exc):
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
-
-    def _action(self, recording_id: str, action: str) -> Recording:
+    def _send_action(self, recording_id: str, action: str) -> Recording:
         check_enum("action", action, ACTIONS)
         request = ApiRequest(
             "PUT", f"recordings/{require_uuid('recording_id', recording_id)}", json={"action": action}
         )
-        return self._call(request, read_recording)
+        recording = self._call(request, read_recording)
+        log.info("Sent %s to recording %s: now %s", action, recording["id"], recording["status"])
+        return recording
 
-    def _act(
+    def _change_state(
         self,
         recording_id: str,
         action: str,
@@ -568,7 +346,7 @@ class RealtimeKitHook(BaseHook):
         refusal from an INVOKED recording waits up to ``startup_timeout`` for the bot to join, then acts:
         ERRORED meanwhile raises ``RealtimeKitRecordingStateError`` with its stop reason."""
         try:
-            return self._sent(action, self._action(recording_id, action))
+            return self._send_action(recording_id, action)
         except RealtimeKitApiError as exc:
             if exc.status_code not in _STATE_REFUSALS:
                 raise
@@ -582,14 +360,10 @@ class RealtimeKitHook(BaseHook):
                     action,
                 )
                 recording = self.wait_for_status(
-                    recording_id,
-                    STARTED_STATUSES,
-                    failure_statuses=DEFAULT_FAILURE_STATUSES,
-                    timeout=startup_timeout,
-                    poll_interval=poll_interval,
+                    recording_id, STARTED_STATUSES, timeout=startup_timeout, poll_interval=poll_interval
                 )
                 if recording["status"] not in done:
-                    return self._sent(action, self._action(recording_id, action))
+                    return self._send_action(recording_id, action)
             if recording["status"] not in done:
                 raise
             log.info(
@@ -601,14 +375,10 @@ class RealtimeKitHook(BaseHook):
             )
             return recording
 
-    def _sent(self, action: str, recording: Recording) -> Recording:
-        log.info("Sent %s to recording %s: now %s", action, recording["id"], recording["status"])
-        return recording
-
     def stop_recording(self, recording_id: str) -> Recording:
         """Stop a recording (INVOKED ones too). One already stopped (UPLOADING, UPLOADED, ERRORED) is
         returned as is, so a retried stop succeeds."""
-        return self._act(recording_id, "stop", STOPPED_STATUSES)
+        return self._change_state(recording_id, "stop", STOPPED_STATUSES)
 
     def pause_recording(
         self,
@@ -619,7 +389,7 @@ class RealtimeKitHook(BaseHook):
     ) -> Recording:
         """Pause a recording. One still INVOKED is waited for (up to ``startup_timeout`` seconds, polled
         every ``poll_interval``) until its bot joins; one already PAUSED is returned as is."""
-        return self._act(
+        return self._change_state(
             recording_id, "pause", ("PAUSED",), startup_timeout=startup_timeout, poll_interval=poll_interval
         )
 
@@ -632,7 +402,7 @@ class RealtimeKitHook(BaseHook):
     ) -> Recording:
         """Resume a paused recording. One still INVOKED is waited for as by ``pause_recording``; one
         already RECORDING is returned as is."""
-        return self._act(
+        return self._change_state(
             recording_id,
             "resume",
             ("RECORDING",),
@@ -640,13 +410,26 @@ class RealtimeKitHook(BaseHook):
             poll_interval=poll_interval,
         )
 
-    # -- waiting ----------------------------------------------------------------------------------------
+    def start_track_recording(
+        self,
+        meeting_id: str,
+        *,
+        layers: Mapping[str, Any] | None = None,
+        user_ids: Iterable[str] | None = None,
+        max_seconds: int | None = None,
+    ) -> Recording | None:
+        """Start recording participant tracks.
 
-    def poll_recording(self, recording_id: str) -> Recording:
-        """One look at a recording for a wait: a single attempt, since a wait paces its own retries
-        (``_wait.WaitProgress``) and only its deadline ends it."""
-        request = ApiRequest("GET", f"recordings/{require_uuid('recording_id', recording_id)}")
-        return self._call(request, read_recording, _ONE_ATTEMPT)
+        Both API versions pass through: the legacy body (``layers`` with ``outputs``, ``max_seconds``)
+        answered with no body (returns ``None``), and the current one (``layers`` with ``media_kind``,
+        ``user_ids``) answered with ``{"data": {"recording": ...}}``. An ambiguous failure is not resent:
+        the API offers no way to tell whether the track recording started.
+        """
+        body = build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=max_seconds)
+        request = ApiRequest("POST", "recordings/track", json=body)
+        return self._call(request, read_recording_or_none)
+
+    # -- waiting ----------------------------------------------------------------------------------------
 
     def wait_for_status(
         self,
@@ -671,63 +454,19 @@ class RealtimeKitHook(BaseHook):
         :raises AirflowSensorTimeout: ``timeout`` seconds passed first (the message names the last status).
         :raises RealtimeKitApiError: a non-transient API error (401, 403, 404, 400), at once.
         """
-        targets, failures = check_wait_statuses(statuses, failure_statuses)
-        max_backoff = backoff_cap(poll_interval, max_backoff)
-        check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
-        progress = WaitProgress.start(
+        return wait_for_status(
+            lambda: self.get_recording(recording_id, single_attempt=True),
             recording_id,
-            targets,
-            log,
+            statuses,
+            timeout=timeout,
             poll_interval=poll_interval,
+            failure_statuses=failure_statuses,
             max_backoff=max_backoff,
             max_consecutive_errors=max_consecutive_errors,
+            log=log,
         )
-        deadline = time.monotonic() + timeout
-        last: str | None = None
-        while True:
-            try:
-                recording = self.poll_recording(recording_id)
-            except RealtimeKitError as exc:
-                if not exc.transient:
-                    raise
-                delay = progress.failed(exc)
-            else:
-                last = recording.get("status")
-                progress.seen(last)
-                state = classify(recording, targets, failures)
-                if state == "done":
-                    return recording
-                if state == "failed":
-                    raise RealtimeKitRecordingStateError(describe_failure(recording))
-                delay = poll_interval
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                seen = f"; last status seen: {last}" if last else "; the API did not answer"
-                raise AirflowSensorTimeout(
-                    f"recording {recording_id} was not {' or '.join(targets)} within {timeout:g} s{seen}"
-                )
-            time.sleep(min(delay, remaining))
 
-    def start_track_recording(
-        self,
-        meeting_id: str,
-        *,
-        layers: Mapping[str, Any] | None = None,
-        user_ids: Iterable[str] | None = None,
-        max_seconds: int | None = None,
-    ) -> Recording | None:
-        """Start recording participant tracks.
-
-        Both API versions pass through: the legacy body (``layers`` with ``outputs``, ``max_seconds``)
-        answered with no body (returns ``None``), and the current one (``layers`` with ``media_kind``,
-        ``user_ids``) answered with ``{"data": {"recording": ...}}``. An ambiguous failure is not resent:
-        the API offers no way to tell whether the track recording started.
-        """
-        body = build_track_body(meeting_id, layers=layers, user_ids=user_ids, max_seconds=max_seconds)
-        request = ApiRequest("POST", "recordings/track", json=body)
-        return self._call(request, read_recording_or_none)
-
-    # -- files ------------------------------------------------------------------------------------------
+    # -- files and the connection test ------------------------------------------------------------------
 
     @contextmanager
     def open_download(self, url: str, *, offset: int = 0) -> Iterator[requests.Response]:
@@ -736,25 +475,14 @@ class RealtimeKitHook(BaseHook):
         The URL is its own credential: no ``Authorization`` header is sent to the storage host. Errors
         name only the URL's host and path, never its signature.
         """
-        request = DownloadRequest(url, offset)
-        with no_response_errors(request, timeout=self.timeout):
-            response = self.get_conn().get(
-                request.url, headers=request.headers, stream=True, timeout=self.timeout
-            )
-        try:
-            if response.status_code >= 400:
-                raise build_error(response, request)
+        with self.transport.open_download(url, offset=offset) as response:
             yield response
-        finally:
-            response.close()
-
-    # -- connection test --------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
         """Check token, account and app with one read-only request (a single list page of size 1)."""
         try:
             settings = self.settings
-            self._call(self._list_request({"per_page": "1"}, 1), read_page, RetryPolicy(max_attempts=1))
+            self._call(_list_request({"per_page": "1"}, 1), read_page, SINGLE_ATTEMPT)
         except RealtimeKitConfigError as exc:
             return False, str(exc)
         except (RealtimeKitAuthError, RealtimeKitNotFoundError) as exc:

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_rtk._core.redact import mask_download_urls
-from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk._core.timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     import requests
     from fsspec import AbstractFileSystem
 
+    from airflow_provider_rtk._core.retry import RetryPolicy
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
 log = logging.getLogger(__name__)

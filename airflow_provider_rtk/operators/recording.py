@@ -272,7 +272,7 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
         return fields
 
     def execute(self, context: Context) -> Recording:
-        from airflow_provider_rtk.hooks.realtimekit import storage_config_from_connection
+        from airflow_provider_rtk._core.connection import storage_config_from_connection
 
         fields = self._body_fields()
         if self.storage_conn_id:

@@ -325,7 +325,7 @@ class TestValidation:
         with pytest.raises(RealtimeKitInputError, match=r"status.*'UPLOADED'"):
             hook.list_recordings(status=["DONE"])
         with pytest.raises(RealtimeKitInputError, match="action"):
-            hook._action(str(uuid.uuid4()), "rewind")
+            hook._send_action(str(uuid.uuid4()), "rewind")
         with pytest.raises(RealtimeKitInputError, match="user_ids"):
             hook.start_track_recording(_meeting(), user_ids=[f"u{i}" for i in range(101)])
         with pytest.raises(RealtimeKitInputError, match="media_kind"):

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.start import IdempotentStart
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitNotFoundError,
@@ -211,8 +212,9 @@ class TestStartCannotReachTheHost:
         caplog.set_level(logging.WARNING)
         hook = self.refusing_hook(emulator, monkeypatch)
         lost = RealtimeKitServerError(502, "bad gateway", method="POST", path="recordings")
+        start = IdempotentStart(hook.transport, hook.settings, hook.reconcile_window, hook._recent)
         with pytest.raises(RealtimeKitError) as info:
-            hook._reconcile_start(str(uuid.uuid4()), datetime.now(UTC), lost)
+            start._reconcile(str(uuid.uuid4()), datetime.now(UTC), lost)
         assert "failed ambiguously (POST recordings: HTTP 502: bad gateway)" in str(info.value)
         assert "looking up the meeting's active recording at http://127.0.0.1:9/client/v4" in str(info.value)
         assert "retrying" not in caplog.text  # one attempt: retries cannot bring a refusing host up

@@ -313,7 +313,7 @@ def test_legacy_track_recording_returns_none(monkeypatch):
 )
 def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
     """A DAG file pays for nothing beyond ``airflow.sdk``: no requests/urllib3 (which ``airflow.sdk`` does
-    not load), no hook, no poller, no download engine. Import time itself is measured in ``benchmarks/``,
+    not load), no hook, no poller, no retry library. Import time itself is measured in ``benchmarks/``,
     not asserted here."""
     code = textwrap.dedent(
         f"""
@@ -337,7 +337,9 @@ def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
         "httpx",
         "airflow_provider_rtk.triggers._poller",
         "airflow_provider_rtk.triggers._watch",
-        "airflow_provider_rtk.operators._download",  # the download engine: loaded when a download task runs
+        "tenacity",
+        "airflow_provider_rtk._core.retry",
+        "airflow_provider_rtk._core.wire",
     }
     assert not added & heavy, f"importing {module} loaded {sorted(added & heavy)}"
     assert not {m for m in added if m.startswith(("requests.", "urllib3."))}

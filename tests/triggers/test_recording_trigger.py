@@ -557,7 +557,7 @@ class TestLifecycle:
             await asyncio.gather(*tasks[3:], return_exceptions=True)
             assert active_pollers() == []
             assert poller.task.done()
-            assert poller.hook._async_client is None  # its HTTP client is closed
+            assert poller.hook.transport._session is None  # its HTTP session is closed
             assert asyncio.all_tasks() == {asyncio.current_task()}
 
         asyncio.run(go())
