@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["DISTRIBUTION", "__version__"]
+
 DISTRIBUTION = "airflow-provider-rtk"
 
 

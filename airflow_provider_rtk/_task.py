@@ -2,15 +2,18 @@
 connection arguments, the hook (created on first use, closed after each run), API errors that say what to
 check, and the deferral to the recording trigger and back.
 
+A task implements ``run`` (and ``resume`` when it defers); ``execute`` and ``execute_complete`` are the
+template that calls them inside ``task_scope``, which closes the hook and explains API errors.
+
 Importing this module loads no HTTP client: the hook and the trigger are imported when a task runs.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,7 +30,7 @@ from airflow_provider_rtk._core.waiting import (
 from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitRecordingStateError
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
+    from airflow.sdk import BaseOperator, Context
 
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
     from airflow_provider_rtk.types import Recording
@@ -35,9 +38,6 @@ if TYPE_CHECKING:
     _Task = BaseOperator
 else:
     _Task = object
-
-#: The task methods after which the hook is closed and whose API errors get a hint.
-_RUN_METHODS = ("execute", "execute_complete")
 
 
 def is_literal(value: object) -> bool:
@@ -62,43 +62,18 @@ def seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _closing(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def run(self: RealtimeKitHookMixin, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except RealtimeKitApiError as exc:
-            hinted = with_hint(exc, **self._ids())
-            if hinted is exc:
-                raise
-            raise hinted from exc
-        finally:
-            if "hook" in self.__dict__:
-                self.hook.close()
-
-    return run
-
-
-class RealtimeKitHookMixin(_Task):
+class RealtimeKitTask(_Task):
     """Connection arguments and the hook, for ``BaseOperator`` and ``BaseSensorOperator`` subclasses
     (listed first among the bases).
 
-    ``execute`` and ``execute_complete`` of every subclass close the hook when they end, deferral
-    included, and re-raise a 401, 403 or 404 from the API with what to check (``what_to_check``).
+    Subclasses implement ``run`` (the work of ``execute``) and, when they defer, ``resume`` (the work of
+    ``execute_complete``). Both run inside ``task_scope``: the hook is closed when they end, deferral
+    included, and a 401, 403 or 404 from the API is re-raised with what to check (``what_to_check``).
 
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
     :param account_id: overrides the connection's ``account_id``.
     :param app_id: overrides the connection's ``app_id``.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in _RUN_METHODS:
-            method = cls.__dict__.get(name)
-            if callable(method) and not getattr(method, "__rtk_closing__", False):
-                wrapped = _closing(method)
-                wrapped.__rtk_closing__ = True  # type: ignore[attr-defined]
-                setattr(cls, name, wrapped)
 
     def __init__(
         self,
@@ -112,6 +87,38 @@ class RealtimeKitHookMixin(_Task):
         self.realtimekit_conn_id = realtimekit_conn_id
         self.account_id = account_id
         self.app_id = app_id
+
+    def execute(self, context: Context) -> Any:
+        """Run ``run`` inside ``task_scope``."""
+        with self.task_scope():
+            return self.run(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after a deferral: ``resume`` inside ``task_scope``."""
+        with self.task_scope():
+            return self.resume(context, event)
+
+    def run(self, context: Context) -> Any:
+        """The task's work."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def resume(self, context: Context, event: dict[str, Any]) -> Any:
+        """The task's work after a deferred wait's event (tasks that defer implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not defer")
+
+    @contextmanager
+    def task_scope(self) -> Iterator[None]:
+        """Close the hook when the block ends; re-raise an API error with what to check."""
+        try:
+            yield
+        except RealtimeKitApiError as exc:
+            hinted = with_hint(exc, **self._ids())
+            if hinted is exc:
+                raise
+            raise hinted from exc
+        finally:
+            if "hook" in self.__dict__:
+                self.hook.close()
 
     @cached_property
     def hook(self) -> RealtimeKitHook:
@@ -160,7 +167,6 @@ class RealtimeKitHookMixin(_Task):
             ),
             method_name=method_name,
         )
-        raise AssertionError("unreachable: defer() raises TaskDeferred")  # pragma: no cover
 
     def wait_until(
         self,

@@ -5,20 +5,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, NotRequired, Required, TypedDict
+from typing import Any, Final, Literal, NotRequired, Required, TypedDict, get_args
 
+__all__ = [
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "RECORDING_STATUSES",
+    "STARTED_STATUSES",
+    "STOPPED_STATUSES",
+    "Recording",
+    "RecordingStatus",
+    "TrackDownload",
+    "TrackFile",
+]
+
+#: A recording's lifecycle: INVOKED (its bot is joining) -> RECORDING <-> PAUSED -> UPLOADING -> UPLOADED,
+#: or ERRORED from any of them. The one list of statuses: every status set below derives from it.
 RecordingStatus = Literal["INVOKED", "RECORDING", "PAUSED", "UPLOADING", "UPLOADED", "ERRORED"]
 
-RECORDING_STATUSES: Final[tuple[str, ...]] = (
-    "INVOKED",
-    "RECORDING",
-    "PAUSED",
-    "UPLOADING",
-    "UPLOADED",
-    "ERRORED",
+RECORDING_STATUSES: Final[tuple[RecordingStatus, ...]] = get_args(RecordingStatus)
+#: Statuses a recording never leaves.
+FINAL_STATUSES: Final[tuple[RecordingStatus, ...]] = ("UPLOADED", "ERRORED")
+#: Statuses a recording can still leave.
+OPEN_STATUSES: Final[tuple[RecordingStatus, ...]] = tuple(
+    s for s in RECORDING_STATUSES if s not in FINAL_STATUSES
 )
-#: Statuses in which a recording is still capturing the meeting.
-ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"INVOKED", "RECORDING", "PAUSED"})
+#: Statuses of a recording whose bot has joined: it is, or was, recording.
+STARTED_STATUSES: Final[tuple[RecordingStatus, ...]] = ("RECORDING", "PAUSED", "UPLOADING", "UPLOADED")
+#: Statuses after which a stop has nothing left to do.
+STOPPED_STATUSES: Final[tuple[RecordingStatus, ...]] = ("UPLOADING", "UPLOADED", "ERRORED")
 
 
 class TrackFile(TypedDict):

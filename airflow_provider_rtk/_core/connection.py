@@ -142,3 +142,20 @@ def storage_config_from_connection(
         config["port"] = int(port)
     mask_config_secrets(config)
     return config
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """The connection form's extra fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from the provider
+    info): the same labels, help text and required rule."""
+    from flask_babel import lazy_gettext
+    from wtforms import StringField
+    from wtforms.validators import InputRequired
+
+    from airflow_provider_rtk.get_provider_info import ACCOUNT_ID_HELP, APP_ID_HELP
+
+    return {
+        "account_id": StringField(
+            lazy_gettext("Account ID"), validators=[InputRequired()], description=ACCOUNT_ID_HELP
+        ),
+        "app_id": StringField(lazy_gettext("App ID"), validators=[InputRequired()], description=APP_ID_HELP),
+    }

@@ -27,12 +27,10 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
-from airflow_provider_rtk.types import Recording
+from airflow_provider_rtk.types import STARTED_STATUSES, Recording
 
 DEFAULT_TARGET_STATUSES: Final[tuple[str, ...]] = ("UPLOADED",)
 DEFAULT_FAILURE_STATUSES: Final[tuple[str, ...]] = ("ERRORED",)
-#: Statuses of a recording whose bot has joined: it is, or was, recording.
-STARTED_STATUSES: Final[tuple[str, ...]] = ("RECORDING", "PAUSED", "UPLOADING", "UPLOADED")
 #: How long pause, resume and ``wait_for_recording`` wait for the bot to join (INVOKED -> RECORDING).
 DEFAULT_STARTUP_TIMEOUT: Final[float] = 120.0
 

@@ -1,0 +1,3 @@
+"""Hooks: ``hooks.realtimekit.RealtimeKitHook``."""
+
+__all__: list[str] = []

@@ -21,6 +21,7 @@ from airflow_provider_rtk._core.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     ConnectionSettings,
+    connection_form_widgets,
     settings_from,
     ui_field_behaviour,
 )
@@ -41,7 +42,6 @@ from airflow_provider_rtk._core.validation import (
 from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_STARTUP_TIMEOUT,
-    STARTED_STATUSES,
     wait_for_status,
 )
 from airflow_provider_rtk._core.wire import (
@@ -60,7 +60,7 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitNotFoundError,
     RealtimeKitTransportError,
 )
-from airflow_provider_rtk.types import Recording
+from airflow_provider_rtk.types import STARTED_STATUSES, STOPPED_STATUSES, Recording
 
 if TYPE_CHECKING:
     import requests
@@ -74,8 +74,6 @@ DEFAULT_PER_PAGE = 50
 
 T = TypeVar("T")
 
-#: Statuses after which a stop has nothing left to do.
-STOPPED_STATUSES: Final[tuple[str, ...]] = ("UPLOADING", "UPLOADED", "ERRORED")
 #: HTTP statuses with which the API refuses an action the recording's state does not allow.
 _STATE_REFUSALS: Final = frozenset({400, 409, 422})
 
@@ -135,8 +133,6 @@ class RealtimeKitHook(BaseHook):
         self.transport = Transport(timeout=timeout, retry_policy=self.retry_policy)
         self._async_settings: ConnectionSettings | None = None
 
-    # -- connection -------------------------------------------------------------------------------------
-
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form layout for Airflow 3.1 (3.2+ reads ``ui-field-behaviour`` from provider info)."""
@@ -144,22 +140,8 @@ class RealtimeKitHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra form fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from provider info): the same
-        labels, help text and required rule."""
-        from flask_babel import lazy_gettext
-        from wtforms import StringField
-        from wtforms.validators import InputRequired
-
-        from airflow_provider_rtk.get_provider_info import ACCOUNT_ID_HELP, APP_ID_HELP
-
-        return {
-            "account_id": StringField(
-                lazy_gettext("Account ID"), validators=[InputRequired()], description=ACCOUNT_ID_HELP
-            ),
-            "app_id": StringField(
-                lazy_gettext("App ID"), validators=[InputRequired()], description=APP_ID_HELP
-            ),
-        }
+        """Extra form fields for Airflow 3.1 (3.2+ reads ``conn-fields`` from provider info)."""
+        return connection_form_widgets()
 
     def _settings_from(self, conn: Connection) -> ConnectionSettings:
         return settings_from(conn, self.realtimekit_conn_id, account_id=self.account_id, app_id=self.app_id)
@@ -193,48 +175,23 @@ class RealtimeKitHook(BaseHook):
         """``close`` for async callers."""
         self.transport.close()
 
-    # -- sending ----------------------------------------------------------------------------------------
-
     def _call(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
         return self.transport.call(self.settings, request, read, policy)
 
     async def _acall(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
         return await self.transport.acall(await self.asettings(), request, read, policy)
 
-    # -- reads ------------------------------------------------------------------------------------------
-
-    def list_recordings(
-        self,
-        *,
-        meeting_id: str | None = None,
-        status: str | Iterable[str] | None = None,
-        start_time: datetime | str | None = None,
-        end_time: datetime | str | None = None,
-        expired: bool | None = None,
-        search: str | None = None,
-        sort_by: str | None = None,
-        sort_order: str | None = None,
-        per_page: int | None = None,
-        page_no: int = 1,
-    ) -> Iterator[Recording]:
-        """Every recording matching the filters, walking all pages lazily from ``page_no``.
+    def list_recordings(self, *, page_no: int = 1, **filters: Unpack[ListFilters]) -> Iterator[Recording]:
+        """Every recording matching the filters (``ListFilters``: ``meeting_id``, ``status``,
+        ``start_time``, ``end_time``, ``expired``, ``search``, ``sort_by``, ``sort_order``, ``per_page``),
+        walking all pages lazily from ``page_no``.
 
         Validation happens at the call, before the first request. A recording that moves between pages
         while they are walked is yielded once.
         """
-        params = build_list_params(
-            meeting_id=meeting_id,
-            status=status,
-            start_time=start_time,
-            end_time=end_time,
-            expired=expired,
-            search=search,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            per_page=per_page or DEFAULT_PER_PAGE,
-        )
-        first = check_int("page_no", page_no, (1, 1 << 31))
-        return self._walk_pages(params, first)
+        filters["per_page"] = filters.get("per_page") or DEFAULT_PER_PAGE
+        params = build_list_params(**filters)
+        return self._walk_pages(params, check_int("page_no", page_no, (1, 1 << 31)))
 
     def _walk_pages(self, params: Mapping[str, str], page_no: int) -> Iterator[Recording]:
         seen: set[str] = set()
@@ -267,10 +224,6 @@ class RealtimeKitHook(BaseHook):
             _recording_request(recording_id), read_recording, SINGLE_ATTEMPT if single_attempt else None
         )
 
-    def poll_recording(self, recording_id: str) -> Recording:
-        """``get_recording(recording_id, single_attempt=True)``: one look for a wait."""
-        return self.get_recording(recording_id, single_attempt=True)
-
     async def aget_recording(self, recording_id: str) -> Recording:
         """``get_recording`` for async callers."""
         return await self._acall(_recording_request(recording_id), read_recording)
@@ -281,8 +234,6 @@ class RealtimeKitHook(BaseHook):
             return self._call(active_recording_request(meeting_id), read_recording)
         except RealtimeKitNotFoundError:
             return None
-
-    # -- writes -----------------------------------------------------------------------------------------
 
     def start_recording(
         self,
@@ -296,13 +247,9 @@ class RealtimeKitHook(BaseHook):
         ``storage_config``, ``video_config``...). The recording is usually INVOKED at first (the bot is
         joining, up to ~30 s): ``wait_for_status(id, STARTED_STATUSES, ...)`` waits for it to record.
 
-        Never creates two recordings for one call (``_core.start``): when an attempt fails ambiguously (no
-        response, a timeout, a 5xx), the meeting's active recording is fetched first; one invoked since
-        this call started (give or take ``reconcile_window`` seconds of clock skew) is the one the lost
-        attempt created and is returned, an older one is a conflict. Only when the API shows no active
-        recording is the start sent again; a 409 after such a resend is reconciled the same way. A start
-        refused at the connection never reached the API and is resent without a lookup. With
-        ``allow_multiple_recordings`` an ambiguous start is neither reconciled nor resent.
+        Never creates two recordings for one call: an attempt that fails ambiguously (no response, a
+        timeout, a 5xx) is reconciled with the meeting's active recording before anything is resent, and
+        with ``allow_multiple_recordings`` it is neither reconciled nor resent (``_core.start``).
 
         :param reuse_active_recording: when the meeting already records (the API's 409) and
             ``allow_multiple_recordings`` is not set, return that active recording, whoever started it,
@@ -429,8 +376,6 @@ class RealtimeKitHook(BaseHook):
         request = ApiRequest("POST", "recordings/track", json=body)
         return self._call(request, read_recording_or_none)
 
-    # -- waiting ----------------------------------------------------------------------------------------
-
     def wait_for_status(
         self,
         recording_id: str,
@@ -465,8 +410,6 @@ class RealtimeKitHook(BaseHook):
             max_consecutive_errors=max_consecutive_errors,
             log=log,
         )
-
-    # -- files and the connection test ------------------------------------------------------------------
 
     @contextmanager
     def open_download(self, url: str, *, offset: int = 0) -> Iterator[requests.Response]:

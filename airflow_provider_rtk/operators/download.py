@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.validation import check_enum, check_int
-from airflow_provider_rtk._task import RealtimeKitHookMixin, is_literal
+from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
 from airflow_provider_rtk.operators._download import Location
 
@@ -20,13 +20,15 @@ if TYPE_CHECKING:
 
     from airflow_provider_rtk.operators._download import Destination, RecordingFile
 
+__all__ = ["RealtimeKitDownloadRecordingOperator"]
+
 IF_EXISTS: Final[tuple[str, ...]] = ("skip", "overwrite", "fail")
 #: Small enough to stay in the CPU caches: on the benchmark machine 8 MiB chunks made every copy a trip to
 #: memory and the download about twice as slow as ``curl`` (``benchmarks/download.py``).
 DEFAULT_CHUNK_SIZE: Final = 128 << 10
 
 
-class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
+class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
     """Stream a recording's files to ``destination``, verified, resumable and idempotent.
 
     The recording must be UPLOADED (an ERRORED or unfinished one fails at once, before anything is
@@ -132,7 +134,7 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         self.include_audio = include_audio
         self.resume_delay = float(resume_delay)
 
-    def execute(self, context: Context) -> list[str]:
+    def run(self, context: Context) -> list[str]:
         if self.from_asset_event:
             from airflow_provider_rtk.assets import recording_ids_from_asset_events
 
@@ -141,12 +143,9 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitHookMixin, BaseOperator):
         else:
             recording_ids = [str(self.recording_id)]
         archived: list[tuple[str, list[str]]] = []
-        try:
-            for recording_id in recording_ids:
-                uris, recording_id = self._archive(_try_token(context), recording_id)
-                archived.append((recording_id, uris))
-        finally:
-            self.hook.close()
+        for recording_id in recording_ids:
+            uris, recording_id = self._archive(_try_token(context), recording_id)
+            archived.append((recording_id, uris))
         self._record_asset_events(context, archived)
         return [uri for _, uris in archived for uri in uris]
 

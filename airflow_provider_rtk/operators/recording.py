@@ -40,7 +40,7 @@ from airflow_provider_rtk._core.waiting import (
     backoff_cap,
 )
 from airflow_provider_rtk._task import (
-    RealtimeKitHookMixin,
+    RealtimeKitTask,
     int_from_template,
     is_literal,
     seconds,
@@ -71,7 +71,7 @@ def _positive(field: str, value: float) -> float:
     return value
 
 
-class RealtimeKitBaseOperator(RealtimeKitHookMixin, BaseOperator):
+class RealtimeKitBaseOperator(RealtimeKitTask, BaseOperator):
     """Arguments every RealtimeKit operator shares, and its hook (closed after each run).
 
     :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
@@ -108,7 +108,7 @@ class RealtimeKitBaseOperator(RealtimeKitHookMixin, BaseOperator):
             context["ti"].xcom_push(key="id", value=recording["id"])
         return xcom_recording(recording, self.include_download_urls)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
+    def resume(self, context: Context, event: dict[str, Any]) -> Recording:
         """Resume after a deferred wait (``wait_until``): the recording, or the error its event describes."""
         recording = self.finish_wait(event, include_download_urls=self.include_download_urls)
         return self._result(recording, context)
@@ -271,7 +271,7 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
         fields["max_seconds"] = int_from_template(fields["max_seconds"])
         return fields
 
-    def execute(self, context: Context) -> Recording:
+    def run(self, context: Context) -> Recording:
         from airflow_provider_rtk._core.connection import storage_config_from_connection
 
         fields = self._body_fields()
@@ -341,7 +341,7 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         check_backoff_args(self.poll_interval, self.max_backoff, max_consecutive_errors)
         self.max_consecutive_errors = max_consecutive_errors
 
-    def execute(self, context: Context) -> Recording:
+    def run(self, context: Context) -> Recording:
         recording = self.hook.stop_recording(self.recording_id)
         if not self.wait_for_upload:
             return self._result(recording, context)
@@ -381,7 +381,7 @@ class RealtimeKitPauseRecordingOperator(_AfterJoinOperator):
     :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
 
-    def execute(self, context: Context) -> Recording:
+    def run(self, context: Context) -> Recording:
         recording = self.hook.pause_recording(self.recording_id, startup_timeout=self.startup_timeout)
         return self._result(recording, context)
 
@@ -394,7 +394,7 @@ class RealtimeKitResumeRecordingOperator(_AfterJoinOperator):
     :param startup_timeout: seconds to wait for an INVOKED recording to start recording.
     """
 
-    def execute(self, context: Context) -> Recording:
+    def run(self, context: Context) -> Recording:
         recording = self.hook.resume_recording(self.recording_id, startup_timeout=self.startup_timeout)
         return self._result(recording, context)
 
@@ -446,7 +446,7 @@ class RealtimeKitStartTrackRecordingOperator(_StartOperator):
                 meeting_id, layers=layers, user_ids=user_ids, max_seconds=int_from_template(max_seconds)
             )
 
-    def execute(self, context: Context) -> Recording | None:
+    def run(self, context: Context) -> Recording | None:
         recording = self.hook.start_track_recording(
             self.meeting_id,
             layers=self.layers,
@@ -470,7 +470,7 @@ class RealtimeKitGetRecordingOperator(_RecordingIdOperator):
     :param recording_id: the recording to fetch.
     """
 
-    def execute(self, context: Context) -> Recording:
+    def run(self, context: Context) -> Recording:
         recording = self.hook.get_recording(self.recording_id)
         self.log.info("Recording %s is %s", recording["id"], recording["status"])
         return self._result(recording, context)
@@ -535,7 +535,7 @@ class RealtimeKitListRecordingsOperator(RealtimeKitBaseOperator):
     def _filters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in LIST_FILTERS}
 
-    def execute(self, context: Context) -> list[Recording]:
+    def run(self, context: Context) -> list[Recording]:
         recordings = list(islice(self.hook.list_recordings(**self._filters()), self.max_results))
         self.log.info("Found %d recording(s)", len(recordings))
         return [self._result(recording) for recording in recordings]

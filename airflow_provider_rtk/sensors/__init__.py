@@ -1,0 +1,3 @@
+"""Sensors: ``sensors.recording.RealtimeKitRecordingSensor``."""
+
+__all__: list[str] = []

@@ -24,7 +24,7 @@ from airflow_provider_rtk._core.waiting import (
     classify,
     describe_failure,
 )
-from airflow_provider_rtk._task import RealtimeKitHookMixin
+from airflow_provider_rtk._task import RealtimeKitTask
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,
@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 
     from airflow_provider_rtk.types import Recording
 
+__all__ = ["RealtimeKitRecordingSensor"]
 
-class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
+
+class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
     """Wait until a recording reaches one of ``target_statuses``; return the recording as the XCom.
 
     A failure status (ERRORED by default) or an API error that waiting cannot fix (401, 403, 404, 400)
@@ -99,10 +101,10 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
         self._progress: WaitProgress | None = None
         self._retry_in: float | None = None
 
-    def execute(self, context: Context) -> Any:
+    def run(self, context: Context) -> Any:
         self.recording_id = require_id("recording_id", self.recording_id)
         if not self.deferrable:
-            return super().execute(context)
+            return BaseSensorOperator.execute(self, context)
         started = time.monotonic()
         try:
             done = self.poke(context)
@@ -141,7 +143,7 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         progress = self._wait_progress(context)
         try:
-            recording = self.hook.poll_recording(self.recording_id)
+            recording = self.hook.get_recording(self.recording_id, single_attempt=True)
         except RealtimeKitError as exc:
             if exc.transient:
                 self._retry_in = progress.failed(exc)
@@ -169,7 +171,7 @@ class RealtimeKitRecordingSensor(RealtimeKitHookMixin, BaseSensorOperator):
             return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
         return max(0.0, min(self._retry_in, self.timeout - run_duration()))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Recording:
+    def resume(self, context: Context, event: dict[str, Any]) -> Recording:
         """Finish after the trigger's event: the recording (fetched once more for its download URLs when
         ``include_download_urls``), or the error the event stands for."""
         try:

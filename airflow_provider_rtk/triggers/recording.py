@@ -1,9 +1,8 @@
 """Deferrable wait for a RealtimeKit recording to reach a status.
 
-Unlike a trigger that polls its own job (Airflow's dbt Cloud trigger, the model here), this one shares
-one poller per connection with every other recording trigger in the triggerer (see ``_poller``), so the
-request rate stays near constant however many tasks wait; and a transient API error costs one poll, not
-the whole wait.
+Every recording trigger in a triggerer shares one poller per connection (see ``_poller``) instead of
+polling its own recording, so the request rate stays near constant however many tasks wait; and a
+transient API error costs one poll, not the whole wait.
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ from airflow_provider_rtk.types import Recording
 if TYPE_CHECKING:
     from airflow_provider_rtk.triggers._poller import RecordingPoller, Waiter
 
+__all__ = ["RealtimeKitRecordingTrigger"]
+
 
 class RealtimeKitRecordingTrigger(BaseTrigger):
     """Wait until a recording reaches one of ``target_statuses``; emit exactly one ``WaitEvent``.
@@ -63,8 +64,6 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         interval among them.
     :param end_time: deadline as epoch seconds (absolute, so a triggerer restart does not extend it);
         ``None`` waits for ever.
-    :param include_download_urls: accepted for triggers serialized by earlier versions; ignored, since
-        events never carry download URLs.
     :param max_consecutive_errors: opt-in: transient errors in a row (429s not counted) after which the
         wait ends in ``error``; ``None`` (default) waits through any outage until ``end_time``.
     :param max_backoff: longest delay between polls while the API fails, in seconds (default: 300, or
@@ -82,7 +81,6 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
         poll_interval: float = 30.0,
         end_time: float | None = None,
-        include_download_urls: bool = False,
         max_consecutive_errors: int | None = None,
         max_backoff: float | None = None,
     ) -> None:
@@ -96,7 +94,6 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
-        self.include_download_urls = include_download_urls
         self.max_consecutive_errors = max_consecutive_errors
         self.max_backoff = float(max_backoff)
 
@@ -112,7 +109,6 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
                 "failure_statuses": list(self.failure_statuses),
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
-                "include_download_urls": self.include_download_urls,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "max_backoff": self.max_backoff,
             },

@@ -86,7 +86,6 @@ class TestSerialization:
             failure_statuses=(),
             poll_interval=7,
             end_time=1_800_000_000.5,
-            include_download_urls=True,
             max_consecutive_errors=2,
         )
         classpath, kwargs = original.serialize()
@@ -124,17 +123,17 @@ class TestOutcomes:
         assert event["recording"]["audio_download_url"] is None
         assert "_files/" not in repr(event)
 
-    def test_no_download_url_even_when_asked(self, emulator):
-        """Airflow logs every event as it is: the resuming task fetches URLs itself (issue 9.3)."""
+    def test_never_a_download_url(self, emulator):
+        """Airflow logs every event as it is: the resuming task fetches URLs itself."""
         recording_id = recording_in(emulator, "UPLOADED")
-        event = run_one(trigger(recording_id, include_download_urls=True))
+        event = run_one(trigger(recording_id))
         assert event["recording"]["download_url"] is None
         assert event["recording"]["audio_download_url"] is None
         assert "X-Amz-Signature" not in repr(event)
 
     def test_no_download_url_through_the_list_path(self, emulator):
         ids = [recording_in(emulator, "UPLOADED") for _ in range(4)]
-        events = run_many([trigger(i, include_download_urls=(n == 0)) for n, i in enumerate(ids)])
+        events = run_many([trigger(i) for i in ids])
         assert all(e["recording"]["download_url"] is None for e in events)
         assert "X-Amz-Signature" not in repr(events)
         assert emulator.count("GET", GET_ONE) == 0  # no detail GET for URLs any more
@@ -596,7 +595,7 @@ def test_no_secret_in_events_or_logs(emulator, caplog, capfd):
             trigger(done),
             trigger(failed),
             trigger("missing-recording"),
-            trigger(done, include_download_urls=True),
+            trigger(done),
         ]
     )
     assert [e["status"] for e in events] == ["success", "failed", "error", "success"]
