@@ -77,6 +77,16 @@ def what_to_check(
     return ""
 
 
+def explain(exc: BaseException, *, account_id: str | None = None, app_id: str | None = None) -> str:
+    """``exc`` as a message that starts with what to check, when there is something to check."""
+    hint = (
+        what_to_check(exc, account_id=account_id, app_id=app_id)
+        if isinstance(exc, RealtimeKitApiError)
+        else ""
+    )
+    return f"{hint}. API said: {exc}" if hint else str(exc)
+
+
 def with_hint(
     exc: RealtimeKitApiError, *, account_id: str | None = None, app_id: str | None = None
 ) -> RealtimeKitApiError:
@@ -86,5 +96,5 @@ def with_hint(
     if not hint or str(exc).startswith(hint):
         return exc
     hinted = copy.copy(exc)
-    Exception.__init__(hinted, f"{hint}. API said: {exc}")
+    Exception.__init__(hinted, explain(exc, account_id=account_id, app_id=app_id))
     return hinted

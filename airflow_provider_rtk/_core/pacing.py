@@ -1,66 +1,145 @@
-"""How a wait paces itself while the API fails transiently: one rule for every poll loop.
+"""Pacing: the one rule by which every loop of the provider spaces its tries.
 
-A wait (trigger, sensor, stop operator, event trigger) polls every ``interval`` seconds. While polls
-fail with a transient error (``RealtimeKitError.transient``: no response, 429, 5xx) the delay doubles from
-the interval up to ``cap``, a server's ``Retry-After`` is honoured when longer, and the first success
-resets it. Only the wait's own deadline ends the wait; a 429 never counts as a failure for the opt-in
-``max_consecutive_errors`` limit. Warnings are logged at the first failure and then at widening intervals
-(after 1, 2, 4, 8... failures), so an hour-long outage costs a handful of log lines, not one per poll.
+A ``Pacing`` is a value: the normal ``interval``, the ``cap`` that delays grown from failures stop at,
+``jitter``, what a server's ``Retry-After`` means, and (shared by all) the warning cadence. Every loop
+uses one: the hook's request retries (through ``RetryPolicy``), the exactly-once start, the sync wait, the
+sensor, the recording trigger's shared poller, the event trigger's watch and the download's resumes.
+``Backoff`` is one loop's state under its pacing: failures in a row, since when, and the delay they give.
+
+The rule, everywhere:
+
+- While tries fail with a transient error (``RealtimeKitError.transient``: no response, 429, 5xx), the
+  delay doubles from ``interval`` up to ``cap``, plus up to ``jitter`` random seconds; the first success
+  resets it.
+- ``Retry-After``: a wait honours it when it asks for longer (``"at_least"``); a request retry takes it as
+  the delay (``"exactly"``). Beyond ``max_retry_after`` the loop does not wait in-process: the delay is
+  ``None`` and the caller gives the long wait back to Airflow.
+- Warnings at the 1st, 2nd, 4th, 8th... failure in a row: an hour-long outage costs a handful of lines.
+- A 429 never counts against an opt-in error limit (``Backoff.counted_failures``).
+
+Settings are validated once, where a ``Pacing`` is made: ``Pacing.for_wait`` names the arguments a DAG
+author passed (``poll_interval``, ``max_backoff``).
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from airflow_provider_rtk._core.errors import retry_after
 from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError
 
-DEFAULT_MAX_BACKOFF: float = 300.0
+__all__ = ["DEFAULT_MAX_BACKOFF", "Backoff", "Pacing", "exponential", "should_warn"]
+
+#: The longest delay a wait grows to while the API fails, unless its poll interval is longer.
+DEFAULT_MAX_BACKOFF: Final[float] = 300.0
+
+RetryAfterRule = Literal["at_least", "exactly"]
 
 
 def exponential(first: float, attempt: int, cap: float) -> float:
-    """``first`` doubled for each failure after the first (``attempt`` is 1-based), at most ``cap``: the
-    growth of every wait in the provider (poll back-off here, request retries in ``_retry``)."""
+    """``first`` doubled for each failure after the first (``attempt`` is 1-based), at most ``cap``."""
     return min(cap, first * 2.0 ** (attempt - 1))
 
 
-def check_backoff_args(poll_interval: float, max_backoff: float, max_consecutive_errors: int | None) -> None:
-    """Raise ``RealtimeKitInputError`` naming the argument when a pacing setting is unusable."""
-    if not poll_interval > 0 or not math.isfinite(poll_interval):
-        raise RealtimeKitInputError(f"poll_interval: must be a positive number, got {poll_interval!r}")
-    if not max_backoff >= poll_interval or not math.isfinite(max_backoff):
-        raise RealtimeKitInputError(
-            f"max_backoff: must be seconds >= poll_interval ({poll_interval}), got {max_backoff!r}"
-        )
-    if max_consecutive_errors is not None and max_consecutive_errors < 1:
-        raise RealtimeKitInputError(
-            f"max_consecutive_errors: must be at least 1 or None (no limit), got {max_consecutive_errors!r}"
-        )
+def should_warn(failures: int) -> bool:
+    """The warning cadence of every loop: True at the 1st, 2nd, 4th, 8th... failure in a row."""
+    return failures >= 1 and failures & (failures - 1) == 0
 
 
-@dataclass
-class PollBackoff:
-    """The state of one wait's pacing across failed and successful polls.
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
-    :param interval: the normal delay between polls.
-    :param cap: the longest delay computed from failures (``Retry-After`` may ask for more).
-    :param clock: monotonic seconds; tests pass their own.
+
+@dataclass(frozen=True)
+class Pacing:
+    """How one loop spaces its tries; see the module docstring.
+
+    :param interval: seconds between tries while they succeed, and the first delay after a failure.
+    :param cap: the longest delay grown from failures (a ``Retry-After`` may ask for more).
+    :param jitter: up to this many random seconds added to a delay grown from failures.
+    :param retry_after: ``"at_least"`` (a wait honours a longer ``Retry-After``) or ``"exactly"`` (a
+        request retry waits what the server asked).
+    :param max_retry_after: the longest ``Retry-After`` waited in-process.
     """
 
     interval: float
-    cap: float = DEFAULT_MAX_BACKOFF
+    cap: float
+    jitter: float = 0.0
+    retry_after: RetryAfterRule = "at_least"
+    max_retry_after: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not _finite(self.interval) or self.interval < 0:
+            raise RealtimeKitInputError(f"interval: must be seconds >= 0, got {self.interval!r}")
+        if not _finite(self.cap) or self.cap < self.interval:
+            raise RealtimeKitInputError(
+                f"cap: must be seconds >= interval ({self.interval}), got {self.cap!r}"
+            )
+        if not _finite(self.jitter) or self.jitter < 0:
+            raise RealtimeKitInputError(f"jitter: must be seconds >= 0, got {self.jitter!r}")
+        if self.retry_after not in ("at_least", "exactly"):
+            raise RealtimeKitInputError(
+                f"retry_after: must be 'at_least' or 'exactly', got {self.retry_after!r}"
+            )
+        if math.isnan(self.max_retry_after) or self.max_retry_after < 0:
+            raise RealtimeKitInputError(
+                f"max_retry_after: must be seconds >= 0, got {self.max_retry_after!r}"
+            )
+
+    @classmethod
+    def for_wait(cls, poll_interval: float, max_backoff: float | None = None) -> Pacing:
+        """The pacing of a wait polled every ``poll_interval`` seconds, validated with the names a DAG
+        author uses. ``max_backoff`` defaults to ``DEFAULT_MAX_BACKOFF`` (300 s), or the poll interval when
+        that is longer (a wait polled every 10 minutes backs off no faster than that)."""
+        if not _finite(poll_interval) or not poll_interval > 0:
+            raise RealtimeKitInputError(f"poll_interval: must be a positive number, got {poll_interval!r}")
+        cap = max(DEFAULT_MAX_BACKOFF, float(poll_interval)) if max_backoff is None else max_backoff
+        if not _finite(cap) or not cap >= poll_interval:
+            raise RealtimeKitInputError(
+                f"max_backoff: must be seconds >= poll_interval ({poll_interval}), got {max_backoff!r}"
+            )
+        return cls(float(poll_interval), float(cap))
+
+    def delay(self, failures: int, exc: BaseException | None = None) -> float | None:
+        """Seconds before the next try after ``failures`` failures in a row (1-based), ``exc`` the last;
+        None when the server asked for longer than ``max_retry_after``."""
+        grown = exponential(self.interval, failures, self.cap)
+        if self.jitter:
+            grown += random.uniform(0, self.jitter)
+        asked = retry_after(exc) if exc is not None else None
+        if asked is None:
+            return grown
+        if asked > self.max_retry_after:
+            return None
+        return asked if self.retry_after == "exactly" else max(grown, asked)
+
+
+@dataclass
+class Backoff:
+    """One loop's state under its ``Pacing``: failures in a row, since when, and the next delay.
+
+    :param pacing: the rule.
+    :param clock: monotonic seconds; tests pass their own.
+    """
+
+    pacing: Pacing
     clock: Callable[[], float] = time.monotonic
     failures: int = 0
     throttled: int = 0
-    failing_since: float | None = None
-    _warned_at: int = field(default=0, repr=False)
+    failing_since: float | None = field(default=None)
+
+    @property
+    def interval(self) -> float:
+        return self.pacing.interval
 
     @property
     def counted_failures(self) -> int:
-        """Failures in a row that count against ``max_consecutive_errors`` (429s excluded)."""
+        """Failures in a row that count against an error limit (429s excluded)."""
         return self.failures - self.throttled
 
     @property
@@ -69,24 +148,23 @@ class PollBackoff:
         return 0.0 if self.failing_since is None else self.clock() - self.failing_since
 
     def failure(self, exc: BaseException) -> float:
-        """Record a transient failure; return the delay before the next poll."""
+        """Record a transient failure; return the delay before the next try (a wait's pacing always
+        gives one)."""
         if self.failing_since is None:
             self.failing_since = self.clock()
         self.failures += 1
         if isinstance(exc, RealtimeKitApiError) and exc.status_code == 429:
             self.throttled += 1
-        return max(exponential(self.interval, self.failures, self.cap), retry_after(exc) or 0.0)
+        delay = self.pacing.delay(self.failures, exc)
+        return self.pacing.cap if delay is None else delay
 
     def should_warn(self) -> bool:
-        """True at the 1st, 2nd, 4th, 8th... failure in a row: when a warning is worth a log line."""
-        if self.failures and self.failures >= 2 * self._warned_at:
-            self._warned_at = max(1, self.failures)
-            return True
-        return False
+        """Whether the current failure is worth a warning (``should_warn``'s cadence)."""
+        return should_warn(self.failures)
 
     def success(self) -> float | None:
-        """Record a successful poll; return how long the API had been failing (None if it had not)."""
+        """Record a success; return how long the tries had been failing (None if they had not)."""
         was = self.failing_for if self.failures else None
-        self.failures = self.throttled = self._warned_at = 0
+        self.failures = self.throttled = 0
         self.failing_since = None
         return was

@@ -9,8 +9,8 @@ What is retried, and why (only transient errors, ``RealtimeKitError.transient``,
   here: the hook reconciles it instead (see ``RealtimeKitHook.start_recording``).
 - Anything else surfaces at once: resending cannot fix it.
 
-``next_wait`` is the one wait computation of every retry loop: exponential with jitter, capped at
-``max_wait``; a ``Retry-After`` from the server replaces it. A server asking for longer than
+How long to wait is ``pacing`` (``_core.pacing``, the rule of every loop): exponential with jitter, capped
+at ``max_wait``; a ``Retry-After`` from the server replaces it. A server asking for longer than
 ``max_retry_after`` is not waited on in-process: the error surfaces so that Airflow (task retry, trigger
 poll interval) handles the long wait.
 """
@@ -18,14 +18,13 @@ poll interval) handles the long wait.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any, Final
 
 import tenacity
 
-from airflow_provider_rtk._core.errors import is_transient, retry_after
-from airflow_provider_rtk._core.pacing import exponential
+from airflow_provider_rtk._core.errors import is_transient
+from airflow_provider_rtk._core.pacing import Pacing, should_warn
 from airflow_provider_rtk._core.wire import Request
 from airflow_provider_rtk.exceptions import (
     RealtimeKitInputError,
@@ -72,20 +71,29 @@ class RetryPolicy:
             or request.method == "GET"
         )
 
+    @property
+    def pacing(self) -> Pacing:
+        """The pacing of the retries: the provider's one rule, with the server's ``Retry-After`` taken as
+        the wait (up to ``max_retry_after``)."""
+        return Pacing(
+            interval=min(self.initial_wait, self.max_wait),
+            cap=self.max_wait,
+            jitter=self.jitter,
+            retry_after="exactly",
+            max_retry_after=self.max_retry_after,
+        )
+
     def backoff(self, attempt: int) -> float:
         """The computed wait after ``attempt`` failed attempts (1-based), jitter included."""
-        return exponential(self.initial_wait, attempt, self.max_wait) + random.uniform(0, self.jitter)
+        return self.pacing.delay(attempt) or 0.0
 
     def next_wait(self, exc: BaseException | None, attempt: int) -> float | None:
         """Seconds to wait after ``attempt`` failed attempts (1-based) before the next one, or None when
         none should follow: ``max_attempts`` reached, or the server's ``Retry-After`` beyond
-        ``max_retry_after``. ``Retry-After`` when the server gave one, else the exponential backoff."""
+        ``max_retry_after``."""
         if attempt >= self.max_attempts:
             return None
-        asked = retry_after(exc) if exc is not None else None
-        if asked is None:
-            return self.backoff(attempt)
-        return asked if asked <= self.max_retry_after else None
+        return self.pacing.delay(attempt, exc)
 
     def _tenacity_kwargs(self, request: Request) -> dict[str, Any]:
         waits: dict[int, float | None] = {}
@@ -105,7 +113,8 @@ class RetryPolicy:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning(
+            log.log(
+                logging.WARNING if should_warn(state.attempt_number) else logging.INFO,
                 "RealtimeKit %s %s failed (%s); attempt %d of %d, retrying in %.2f s",
                 request.method,
                 request.target,

@@ -4,9 +4,11 @@ ends the same way and reports the same way.
 
 - ``classify`` says what one look at a recording means: still waiting, done, or failed.
 - ``WaitProgress`` is one wait's account of its polls: an INFO line per poll with the status seen and the
-  time waited, the transient-failure pacing of ``_backoff.PollBackoff`` with its widening warnings and a
-  recovery line, and the opt-in ``max_consecutive_errors`` limit. Only the wait's own deadline ends a wait
-  on transient errors unless that limit is set.
+  time waited, a warning at the cadence of ``_core.pacing`` while polls fail and a recovery line, and the
+  opt-in ``max_consecutive_errors`` limit. Only the wait's own deadline ends a wait on transient errors
+  unless that limit is set. Its ``Backoff`` is the wait's pacing state: advanced here by the loops that
+  poll for themselves (the sync wait, the sensor), by the shared poller for a deferred wait.
+- ``wait_for_status`` is the sync wait loop.
 - ``result_from_event`` turns a trigger's event back into the recording or the matching exception.
 """
 
@@ -20,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
-from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff, check_backoff_args
+from airflow_provider_rtk._core.pacing import Backoff, Pacing
 from airflow_provider_rtk._core.validation import check_statuses
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
-from airflow_provider_rtk.types import STARTED_STATUSES, Recording
+from airflow_provider_rtk.types import Recording
 
 DEFAULT_TARGET_STATUSES: Final[tuple[str, ...]] = ("UPLOADED",)
 DEFAULT_FAILURE_STATUSES: Final[tuple[str, ...]] = ("ERRORED",)
@@ -39,19 +41,18 @@ WaitState = Literal["waiting", "done", "failed"]
 
 __all__ = [
     "DEFAULT_FAILURE_STATUSES",
-    "DEFAULT_MAX_BACKOFF",
     "DEFAULT_STARTUP_TIMEOUT",
     "DEFAULT_TARGET_STATUSES",
-    "STARTED_STATUSES",
     "EventStatus",
     "WaitEvent",
     "WaitProgress",
     "WaitState",
-    "backoff_cap",
+    "check_error_limit",
     "check_wait_statuses",
     "classify",
     "describe_failure",
     "result_from_event",
+    "wait_for_status",
 ]
 
 
@@ -115,10 +116,17 @@ def result_from_event(event: Mapping[str, Any]) -> Recording:
     raise RealtimeKitError(message or f"unexpected trigger event: {dict(event)!r}")
 
 
-def backoff_cap(poll_interval: float, max_backoff: float | None) -> float:
-    """``max_backoff`` as given; by default ``DEFAULT_MAX_BACKOFF`` (300 s), or the poll interval when that
-    is longer (a wait polled every 10 minutes backs off no faster than that)."""
-    return max(DEFAULT_MAX_BACKOFF, float(poll_interval)) if max_backoff is None else float(max_backoff)
+def check_error_limit(max_consecutive_errors: int | None) -> int | None:
+    """The opt-in error limit of a wait: None (no limit) or at least 1."""
+    if max_consecutive_errors is not None and (
+        isinstance(max_consecutive_errors, bool)
+        or not isinstance(max_consecutive_errors, int)
+        or max_consecutive_errors < 1
+    ):
+        raise RealtimeKitInputError(
+            f"max_consecutive_errors: must be at least 1 or None (no limit), got {max_consecutive_errors!r}"
+        )
+    return max_consecutive_errors
 
 
 def _took(seconds: float) -> str:
@@ -127,12 +135,12 @@ def _took(seconds: float) -> str:
 
 @dataclass
 class WaitProgress:
-    """One wait's account of its polls: what it logs, how it paces failures, when it gives up early.
+    """One wait's account of its polls: what it logs, and when it gives up early.
 
     :param recording_id: the recording waited for.
     :param waiting_for: the statuses that end the wait, for the log lines.
     :param log: where the lines go (the task's or the trigger's logger).
-    :param backoff: pacing of transient failures (interval, cap, clock).
+    :param backoff: the wait's pacing state (interval, cap, clock, failures in a row).
     :param max_consecutive_errors: opt-in: give up after this many transient failures in a row (429s do
         not count); ``None`` waits through any outage until the deadline.
     """
@@ -140,7 +148,7 @@ class WaitProgress:
     recording_id: str
     waiting_for: tuple[str, ...]
     log: logging.Logger | Any
-    backoff: PollBackoff
+    backoff: Backoff
     max_consecutive_errors: int | None = None
     started: float = field(default=math.nan)
 
@@ -155,18 +163,11 @@ class WaitProgress:
         waiting_for: Iterable[str],
         log: logging.Logger | Any,
         *,
-        poll_interval: float,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        pacing: Pacing,
         max_consecutive_errors: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> WaitProgress:
-        return cls(
-            recording_id,
-            tuple(waiting_for),
-            log,
-            PollBackoff(poll_interval, max_backoff, clock),
-            max_consecutive_errors,
-        )
+        return cls(recording_id, tuple(waiting_for), log, Backoff(pacing, clock), max_consecutive_errors)
 
     @property
     def waited(self) -> float:
@@ -174,8 +175,11 @@ class WaitProgress:
         return self.backoff.clock() - self.started
 
     def seen(self, status: str | None) -> None:
-        """A poll answered: log the status once, and the recovery when the API had been failing."""
-        failing_for = self.backoff.success()
+        """A poll answered: record it in the backoff, then ``report_seen``."""
+        self.report_seen(status, self.backoff.success())
+
+    def report_seen(self, status: str | None, failing_for: float | None) -> None:
+        """Log the status seen, and the recovery when the API had been failing for ``failing_for`` s."""
         if failing_for is not None:
             self.log.info(
                 "RealtimeKit API answered again for recording %s after failing for %s",
@@ -192,10 +196,14 @@ class WaitProgress:
         )
 
     def failed(self, exc: BaseException) -> float:
-        """A poll failed transiently: return the delay before the next poll, warning at the 1st, 2nd,
-        4th, 8th... failure in a row. Raises ``RealtimeKitError`` once ``max_consecutive_errors`` is
-        reached."""
+        """A poll failed transiently: record it in the backoff, ``report_failure``, return the delay."""
         delay = self.backoff.failure(exc)
+        self.report_failure(exc, delay)
+        return delay
+
+    def report_failure(self, exc: BaseException, delay: float) -> None:
+        """Warn at the pacing's cadence; raise ``RealtimeKitError`` once ``max_consecutive_errors`` failed
+        polls in a row (429s not counted) are reached."""
         limit = self.max_consecutive_errors
         if limit is not None and self.backoff.counted_failures >= limit:
             raise RealtimeKitError(
@@ -212,7 +220,6 @@ class WaitProgress:
                 _took(delay),
                 exc,
             )
-        return delay
 
 
 def wait_for_status(
@@ -230,15 +237,12 @@ def wait_for_status(
     """Poll with ``fetch`` (one attempt per look) until the recording reaches one of ``statuses``; the
     sync wait behind ``RealtimeKitHook.wait_for_status`` (see there for what ends it)."""
     targets, failures = check_wait_statuses(statuses, failure_statuses)
-    max_backoff = backoff_cap(poll_interval, max_backoff)
-    check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
     progress = WaitProgress.start(
         recording_id,
         targets,
         log,
-        poll_interval=poll_interval,
-        max_backoff=max_backoff,
-        max_consecutive_errors=max_consecutive_errors,
+        pacing=Pacing.for_wait(poll_interval, max_backoff),
+        max_consecutive_errors=check_error_limit(max_consecutive_errors),
     )
     deadline = time.monotonic() + timeout
     last: str | None = None

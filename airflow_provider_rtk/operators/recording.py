@@ -22,7 +22,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_rtk._core.compat import default_deferrable
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.pacing import Pacing
 from airflow_provider_rtk._core.redact import mask_config_secrets, mask_download_urls, xcom_recording
 from airflow_provider_rtk._core.validation import (
     LIST_FILTERS,
@@ -36,8 +36,7 @@ from airflow_provider_rtk._core.validation import (
 from airflow_provider_rtk._core.waiting import (
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TARGET_STATUSES,
-    STARTED_STATUSES,
-    backoff_cap,
+    check_error_limit,
 )
 from airflow_provider_rtk._task import (
     RealtimeKitTask,
@@ -46,12 +45,14 @@ from airflow_provider_rtk._task import (
     seconds,
 )
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
+from airflow_provider_rtk.types import STARTED_STATUSES
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_rtk.types import Recording
+
 
 __all__ = [
     "RealtimeKitBaseOperator",
@@ -337,9 +338,8 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _positive("poll_interval", seconds(poll_interval))
         self.timeout = _positive("timeout", seconds(timeout))
-        self.max_backoff = backoff_cap(self.poll_interval, max_backoff)
-        check_backoff_args(self.poll_interval, self.max_backoff, max_consecutive_errors)
-        self.max_consecutive_errors = max_consecutive_errors
+        self.max_backoff = Pacing.for_wait(self.poll_interval, max_backoff).cap
+        self.max_consecutive_errors = check_error_limit(max_consecutive_errors)
 
     def run(self, context: Context) -> Recording:
         recording = self.hook.stop_recording(self.recording_id)

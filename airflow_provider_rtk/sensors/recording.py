@@ -12,14 +12,14 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_rtk._core.compat import AirflowFailException, AirflowSkipException, default_deferrable
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.errors import with_hint
-from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.pacing import Pacing
 from airflow_provider_rtk._core.redact import mask_download_urls, xcom_recording
 from airflow_provider_rtk._core.validation import require_id
 from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     WaitProgress,
-    backoff_cap,
+    check_error_limit,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -95,9 +95,8 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         self.include_download_urls = include_download_urls
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.max_backoff = backoff_cap(float(self.poke_interval), max_backoff)
-        check_backoff_args(float(self.poke_interval), self.max_backoff, max_consecutive_errors)
-        self.max_consecutive_errors = max_consecutive_errors
+        self.max_backoff = Pacing.for_wait(float(self.poke_interval), max_backoff).cap
+        self.max_consecutive_errors = check_error_limit(max_consecutive_errors)
         self._progress: WaitProgress | None = None
         self._retry_in: float | None = None
 
@@ -130,8 +129,7 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
                 self.recording_id,
                 self.target_statuses,
                 self.log,
-                poll_interval=float(self.poke_interval),
-                max_backoff=self.max_backoff,
+                pacing=Pacing(float(self.poke_interval), self.max_backoff),
                 max_consecutive_errors=self.max_consecutive_errors,
                 clock=time.time,
             )

@@ -14,10 +14,11 @@ with as few requests as it can:
   API rejects (the legacy API refuses ERRORED in it).
 
 Every request makes one attempt: a request that fails is an error for every waiter it was meant to
-answer, and only for those. Each trigger paces its own waiter through failures (``Waiter.hold``, with the
-one back-off rule of ``_backoff.PollBackoff``) and only its deadline ends its wait. A 429 stops the tick
-and holds the whole poller back (``Retry-After``, or the same doubling back-off when the server gave
-none, capped at the smallest ``max_backoff`` of its waiters).
+answer, and only for those. The poller alone paces each waiter through failures: a waiter carries its
+wait's ``Backoff`` (the one rule of ``_core.pacing``), which the poller advances with each answer and from
+which it sets when the waiter is next due; the trigger only reads the answers. Only the trigger's deadline
+ends its wait. A 429 stops the tick and holds the whole poller back (``Retry-After``, or the same doubling
+back-off when the server gave none, capped at the smallest ``max_backoff`` of its waiters).
 The poller task ends and closes its HTTP client as soon as its last waiter leaves.
 """
 
@@ -29,11 +30,12 @@ import logging
 import math
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, PollBackoff
+from airflow_provider_rtk._core.errors import is_transient
+from airflow_provider_rtk._core.pacing import Backoff, Pacing
 from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk._core.timestamps import parse_api_time
 from airflow_provider_rtk.exceptions import (
@@ -71,28 +73,38 @@ class Outcome:
     """One tick's answer for a waiter.
 
     ``recording`` is its latest view; both fields ``None`` means the filtered list shows the recording in
-    none of the statuses the waiters wait for, i.e. nothing to act on yet.
+    none of the statuses the waiters wait for, i.e. nothing to act on yet. For the waiter, ``delay`` is the
+    back-off after a transient ``error``, and ``failing_for`` how long polls had been failing before this
+    answer (None when they had not).
     """
 
     recording: Recording | None = None
     error: Exception | None = None
+    delay: float | None = None
+    failing_for: float | None = None
 
 
 @dataclass(eq=False)
 class Waiter:
-    """One trigger's subscription: which recording, which statuses end its wait, and how often to poll.
+    """One trigger's subscription: which recording, which statuses end its wait, and its wait's pacing.
 
-    ``due`` is the loop time from which the next tick answers it; ``hold`` pushes it back after a failure.
+    ``due`` is the loop time from which the next tick answers it; ``answer`` sets it from ``backoff``.
     """
 
     recording_id: str
     target_statuses: frozenset[str]
     failure_statuses: frozenset[str]
-    interval: float
-    max_backoff: float = DEFAULT_MAX_BACKOFF
+    backoff: Backoff
     due: float = -math.inf
-    answered_at: float = -math.inf
     _outcomes: asyncio.Queue[Outcome] = field(default_factory=asyncio.Queue, repr=False)
+
+    @property
+    def interval(self) -> float:
+        return self.backoff.interval
+
+    @property
+    def max_backoff(self) -> float:
+        return self.backoff.pacing.cap
 
     @property
     def statuses(self) -> frozenset[str]:
@@ -102,11 +114,21 @@ class Waiter:
         """Whether a list entry lacks what this waiter's final event must carry (a failure's stop reason)."""
         return recording.get("status") in self.failure_statuses and recording.get("stop_reason") is None
 
-    def hold(self, delay: float) -> None:
-        """Answer next no sooner than ``delay`` seconds after the last answer (a failed poll's back-off)."""
-        self.due = max(self.due, self.answered_at + delay)
+    def answer(self, outcome: Outcome, now: float) -> None:
+        """Pace the next poll by ``outcome`` (a transient error backs off, anything else resets) and hand
+        the outcome, with its pacing, to the trigger."""
+        if outcome.error is not None and is_transient(outcome.error):
+            delay = self.backoff.failure(outcome.error)
+            self.due = now + delay
+            outcome = replace(outcome, delay=delay)
+        else:
+            failing_for = self.backoff.success() if outcome.error is None else None
+            self.due = now + self.interval
+            outcome = replace(outcome, failing_for=failing_for)
+        self._outcomes.put_nowait(outcome)
 
     def deliver(self, outcome: Outcome) -> None:
+        """Hand ``outcome`` to the trigger as it is (an error that ends the wait)."""
         self._outcomes.put_nowait(outcome)
 
     async def next_outcome(self) -> Outcome:
@@ -152,7 +174,7 @@ class RecordingPoller:
         self._list_ok = True
         self._status_filter_ok = True
         self._list_total: int | None = None
-        self._throttle: PollBackoff | None = None
+        self._throttle: Backoff | None = None
         self._wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._last_tick = self._next_tick = loop.time()
@@ -222,15 +244,13 @@ class RecordingPoller:
             return 0.0
         for recording_id, outcome in tick.outcomes.items():
             for waiter in tick.waiters[recording_id]:
-                waiter.answered_at = now
-                waiter.due = now + waiter.interval
-                waiter.deliver(outcome)
+                waiter.answer(outcome, now)
         if tick.throttled is None:
             self._throttle = None
             return 0.0
         if self._throttle is None:
             cap = max(period, min(w.max_backoff for w in self._waiters))
-            self._throttle = PollBackoff(period, cap)
+            self._throttle = Backoff(Pacing(period, cap))
         return self._throttle.failure(tick.throttled)
 
     async def _tick(self, due: list[Waiter]) -> _Tick:

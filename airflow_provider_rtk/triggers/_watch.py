@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from airflow_provider_rtk._core.errors import is_transient
-from airflow_provider_rtk._core.pacing import PollBackoff
+from airflow_provider_rtk._core.pacing import Backoff, Pacing
 from airflow_provider_rtk._core.redact import without_download_urls
 from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk._core.timestamps import parse_api_time
@@ -195,12 +195,12 @@ async def poll_forever(
 ) -> AsyncIterator[Snapshot]:
     """Poll ``window`` every ``interval`` seconds for ever, yielding each snapshot.
 
-    Transient errors back off (``PollBackoff``: up to ``max_backoff``, honouring Retry-After). Any other
+    Transient errors back off (``Backoff``: up to ``max_backoff``, honouring Retry-After). Any other
     error is logged as an error with what to check, at the same widening cadence, and polled again every
     ``max_backoff`` seconds: Airflow restarts an event trigger that dies within seconds, so dying would only
     turn a bad token into a tight loop of tracebacks and requests.
     """
-    backoff = PollBackoff(interval, max_backoff)
+    backoff = Backoff(Pacing(interval, max_backoff))
     while True:
         try:
             snapshot = await window.poll()
@@ -243,7 +243,7 @@ async def retry_until_done(
     call: Callable[[], Any], window: AppWindow, interval: float, max_backoff: float, name: str
 ) -> Any:
     """Await ``call()`` until it succeeds, with ``poll_forever``'s error handling."""
-    backoff = PollBackoff(interval, max_backoff)
+    backoff = Backoff(Pacing(interval, max_backoff))
     while True:
         try:
             return await call()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, check_backoff_args
+from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, Pacing
 from airflow_provider_rtk._core.validation import check_statuses, require_uuid
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 
@@ -85,7 +85,7 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
         self.app_id = app_id
         self.statuses = check_statuses("statuses", statuses)
         self.meeting_id = None if meeting_id is None else require_uuid("meeting_id", meeting_id)
-        check_backoff_args(poll_interval, max_backoff, None)
+        Pacing.for_wait(poll_interval, max_backoff)
         if not isinstance(lookback, int | float) or lookback < 0 or not math.isfinite(lookback):
             raise RealtimeKitInputError(f"lookback: must be seconds >= 0, got {lookback!r}")
         self.poll_interval = float(poll_interval)

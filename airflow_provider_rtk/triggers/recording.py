@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.errors import is_transient, what_to_check
-from airflow_provider_rtk._core.pacing import check_backoff_args
+from airflow_provider_rtk._core.errors import explain, is_transient
+from airflow_provider_rtk._core.pacing import Backoff, Pacing
 from airflow_provider_rtk._core.redact import without_download_urls
 from airflow_provider_rtk._core.validation import require_id
 from airflow_provider_rtk._core.waiting import (
@@ -25,12 +25,12 @@ from airflow_provider_rtk._core.waiting import (
     EventStatus,
     WaitEvent,
     WaitProgress,
-    backoff_cap,
+    check_error_limit,
     check_wait_statuses,
     classify,
     describe_failure,
 )
-from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitError
+from airflow_provider_rtk.exceptions import RealtimeKitError
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
@@ -90,12 +90,11 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         self.account_id = account_id
         self.app_id = app_id
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
-        max_backoff = backoff_cap(poll_interval, max_backoff)
-        check_backoff_args(poll_interval, max_backoff, max_consecutive_errors)
-        self.poll_interval = float(poll_interval)
+        pacing = Pacing.for_wait(poll_interval, max_backoff)
+        self.poll_interval = pacing.interval
         self.end_time = None if end_time is None else float(end_time)
-        self.max_consecutive_errors = max_consecutive_errors
-        self.max_backoff = float(max_backoff)
+        self.max_consecutive_errors = check_error_limit(max_consecutive_errors)
+        self.max_backoff = pacing.cap
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -129,8 +128,7 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             recording_id=self.recording_id,
             target_statuses=frozenset(self.target_statuses),
             failure_statuses=frozenset(self.failure_statuses),
-            interval=self.poll_interval,
-            max_backoff=self.max_backoff,
+            backoff=Backoff(Pacing(self.poll_interval, self.max_backoff)),
         )
         try:
             poller = await subscribe(waiter, self.realtimekit_conn_id, self.account_id, self.app_id)
@@ -147,13 +145,8 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         The first answer is always awaited (for up to one poll interval past the deadline): a trigger
         rebuilt after its deadline, e.g. by a triggerer restart, still reports a recording that finished.
         """
-        progress = WaitProgress.start(
-            self.recording_id,
-            self.target_statuses,
-            self.log,
-            poll_interval=self.poll_interval,
-            max_backoff=self.max_backoff,
-            max_consecutive_errors=self.max_consecutive_errors,
+        progress = WaitProgress(
+            self.recording_id, self.target_statuses, self.log, waiter.backoff, self.max_consecutive_errors
         )
         last: Recording | None = None
         answered = False
@@ -172,17 +165,15 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
             exc = outcome.error
             if exc is not None:
                 if not is_transient(exc):
-                    hint = ""
-                    if isinstance(exc, RealtimeKitApiError):
-                        hint = what_to_check(exc, account_id=poller.key.account_id, app_id=poller.key.app_id)
-                    why = f"{hint}. API said: {exc}" if hint else str(exc)
+                    why = explain(exc, account_id=poller.key.account_id, app_id=poller.key.app_id)
                     return self._event("error", last, f"cannot poll recording {self.recording_id}: {why}")
                 try:
-                    waiter.hold(progress.failed(exc))
+                    progress.report_failure(exc, outcome.delay or waiter.interval)
                 except RealtimeKitError as gave_up:
                     return self._event("error", last, str(gave_up))
                 continue
-            progress.seen(outcome.recording.get("status") if outcome.recording else None)
+            status = outcome.recording.get("status") if outcome.recording else None
+            progress.report_seen(status, outcome.failing_for)
             if outcome.recording is None:
                 continue
             last = outcome.recording

@@ -8,10 +8,9 @@ import pytest
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk._core.errors import api_error_class
+from airflow_provider_rtk._core.pacing import Pacing
 from airflow_provider_rtk._core.waiting import (
-    STARTED_STATUSES,
     WaitProgress,
-    backoff_cap,
     check_wait_statuses,
     classify,
     describe_failure,
@@ -23,6 +22,7 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitRecordingStateError,
     RealtimeKitTransportError,
 )
+from airflow_provider_rtk.types import STARTED_STATUSES
 
 
 class Clock:
@@ -42,8 +42,7 @@ def progress(clock: Clock, **kwargs) -> WaitProgress:
         "rec-1",
         ("UPLOADED",),
         logging.getLogger("rtk-test-wait"),
-        poll_interval=kwargs.pop("poll_interval", 10.0),
-        max_backoff=kwargs.pop("max_backoff", 60.0),
+        pacing=Pacing.for_wait(kwargs.pop("poll_interval", 10.0), kwargs.pop("max_backoff", 60.0)),
         clock=clock,
         **kwargs,
     )
@@ -159,6 +158,6 @@ class TestWaitProgress:
 
 
 def test_backoff_cap_defaults_to_300_s_or_a_longer_poll_interval():
-    assert backoff_cap(30, None) == 300
-    assert backoff_cap(600, None) == 600  # a slow poll never has to be sped up for its back-off
-    assert backoff_cap(30, 45) == 45
+    assert Pacing.for_wait(30, None).cap == 300
+    assert Pacing.for_wait(600, None).cap == 600  # a slow poll never has to be sped up for its back-off
+    assert Pacing.for_wait(30, 45).cap == 45
