@@ -58,7 +58,8 @@ def int_from_template(value: Any) -> Any:
     return value
 
 
-def seconds(value: float | timedelta) -> float:
+def as_seconds(value: float | timedelta) -> float:
+    """A duration given as seconds or as a ``timedelta``, in seconds."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -82,6 +82,8 @@ TRACK_OUTPUT_TYPES: Final[tuple[str, ...]] = ("REALTIMEKIT_BUCKET", "STORAGE_CON
 MAX_SECONDS_RANGE: Final[tuple[int, int]] = (60, 86400)
 VIDEO_SIZE_RANGE: Final[tuple[int, int]] = (1, 1920)
 MAX_TRACK_USER_IDS: Final[int] = 100
+#: The largest page the list endpoint serves (``per_page``).
+MAX_PAGE_SIZE: Final[int] = 100
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _UUID_EXAMPLE: Final[str] = "97440c6a-140b-40a9-9499-b23fd7a3868a"
 
@@ -361,5 +363,5 @@ def build_list_params(**filters: Unpack[ListFilters]) -> dict[str, str]:
     if (sort_order := filters.get("sort_order")) is not None:
         params["sort_order"] = check_enum("sort_order", sort_order, SORT_ORDERS)
     if (per_page := filters.get("per_page")) is not None:
-        params["per_page"] = str(check_int("per_page", per_page, (1, 100)))
+        params["per_page"] = str(check_int("per_page", per_page, (1, MAX_PAGE_SIZE)))
     return params

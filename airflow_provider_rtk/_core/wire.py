@@ -299,8 +299,8 @@ def read_page(payload: Any, request: ApiRequest) -> RecordingPage:
     )
 
 
-#: Unwraps a parsed 2xx envelope into what a call returns (``read_recording``, ``read_page``...).
-Reader = Callable[[Any, ApiRequest], T]
+#: Unwraps a parsed 2xx envelope into what a call returns: ``read_recording``, ``read_page``...
+Unwrap = Callable[[Any, ApiRequest], T]
 
 
 class Transport:
@@ -340,7 +340,7 @@ class Transport:
             self._session.close()
             self._session = None
 
-    def send(self, settings: ConnectionSettings, request: ApiRequest, read: Reader[T]) -> T:
+    def send(self, settings: ConnectionSettings, request: ApiRequest, read: Unwrap[T]) -> T:
         """One attempt: send ``request`` and unwrap its answer, or raise the provider's error."""
         with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
             response = self.session.request(**request.send_args(settings), timeout=self.timeout)
@@ -350,7 +350,7 @@ class Transport:
         self,
         settings: ConnectionSettings,
         request: ApiRequest,
-        read: Reader[T],
+        read: Unwrap[T],
         policy: RetryPolicy | None = None,
     ) -> T:
         """``send`` under the retry policy (``policy`` overrides the transport's for this call)."""
@@ -362,7 +362,7 @@ class Transport:
         self,
         settings: ConnectionSettings,
         request: ApiRequest,
-        read: Reader[T],
+        read: Unwrap[T],
         policy: RetryPolicy | None = None,
     ) -> T:
         """``call`` for async callers: each attempt in a worker thread, each wait an ``asyncio.sleep``."""

@@ -46,9 +46,9 @@ from airflow_provider_rtk._core.waiting import (
 )
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
-    Reader,
     RecordingPage,
     Transport,
+    Unwrap,
     read_page,
     read_recording,
     read_recording_or_none,
@@ -175,10 +175,10 @@ class RealtimeKitHook(BaseHook):
         """``close`` for async callers."""
         self.transport.close()
 
-    def _call(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
+    def _call(self, request: ApiRequest, read: Unwrap[T], policy: RetryPolicy | None = None) -> T:
         return self.transport.call(self.settings, request, read, policy)
 
-    async def _acall(self, request: ApiRequest, read: Reader[T], policy: RetryPolicy | None = None) -> T:
+    async def _acall(self, request: ApiRequest, read: Unwrap[T], policy: RetryPolicy | None = None) -> T:
         return await self.transport.acall(await self.asettings(), request, read, policy)
 
     def list_recordings(self, *, page_no: int = 1, **filters: Unpack[ListFilters]) -> Iterator[Recording]:

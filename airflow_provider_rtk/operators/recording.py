@@ -40,9 +40,9 @@ from airflow_provider_rtk._core.waiting import (
 )
 from airflow_provider_rtk._task import (
     RealtimeKitTask,
+    as_seconds,
     int_from_template,
     is_literal,
-    seconds,
 )
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.types import STARTED_STATUSES
@@ -167,8 +167,8 @@ class _StartOperator(RealtimeKitBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.wait_for_recording = wait_for_recording
-        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
-        self.poll_interval = _positive("poll_interval", seconds(poll_interval))
+        self.startup_timeout = _positive("startup_timeout", as_seconds(startup_timeout))
+        self.poll_interval = _positive("poll_interval", as_seconds(poll_interval))
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def _started(self, recording: Recording, context: Context) -> Recording:
@@ -336,8 +336,8 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         super().__init__(recording_id=recording_id, **kwargs)
         self.wait_for_upload = wait_for_upload
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = _positive("poll_interval", seconds(poll_interval))
-        self.timeout = _positive("timeout", seconds(timeout))
+        self.poll_interval = _positive("poll_interval", as_seconds(poll_interval))
+        self.timeout = _positive("timeout", as_seconds(timeout))
         self.max_backoff = Pacing.for_wait(self.poll_interval, max_backoff).cap
         self.max_consecutive_errors = check_error_limit(max_consecutive_errors)
 
@@ -357,7 +357,7 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         return self._result(recording, context)
 
 
-class _AfterJoinOperator(_RecordingIdOperator):
+class _JoinedBotOperator(_RecordingIdOperator):
     """Pause or resume: the API refuses both while the recording is INVOKED, so the hook waits for the
     bot's join first, up to ``startup_timeout`` seconds."""
 
@@ -369,10 +369,10 @@ class _AfterJoinOperator(_RecordingIdOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recording_id=recording_id, **kwargs)
-        self.startup_timeout = _positive("startup_timeout", seconds(startup_timeout))
+        self.startup_timeout = _positive("startup_timeout", as_seconds(startup_timeout))
 
 
-class RealtimeKitPauseRecordingOperator(_AfterJoinOperator):
+class RealtimeKitPauseRecordingOperator(_JoinedBotOperator):
     """Pause a recording; returns it. A recording already PAUSED is returned as is. One still INVOKED
     (its bot is joining the meeting) is waited for until it records, up to ``startup_timeout``; one that
     ends ERRORED instead fails the task with its stop reason.
@@ -386,7 +386,7 @@ class RealtimeKitPauseRecordingOperator(_AfterJoinOperator):
         return self._result(recording, context)
 
 
-class RealtimeKitResumeRecordingOperator(_AfterJoinOperator):
+class RealtimeKitResumeRecordingOperator(_JoinedBotOperator):
     """Resume a paused recording; returns it. A recording already RECORDING is returned as is; one still
     INVOKED is waited for as by ``RealtimeKitPauseRecordingOperator``.
 

@@ -36,8 +36,9 @@ from typing import Final
 
 from airflow_provider_rtk._core.errors import is_transient
 from airflow_provider_rtk._core.pacing import Backoff, Pacing
-from airflow_provider_rtk._core.retry import RetryPolicy
+from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT
 from airflow_provider_rtk._core.timestamps import parse_api_time
+from airflow_provider_rtk._core.validation import MAX_PAGE_SIZE
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,
@@ -48,15 +49,12 @@ from airflow_provider_rtk.types import Recording
 
 log = logging.getLogger(__name__)
 
-#: Largest page the list endpoint serves.
-PAGE_SIZE: Final[int] = 100
 #: Below this many recordings a tick uses per-recording GETs rather than the list.
 MIN_LIST_RECORDINGS: Final[int] = 3
 #: Slack on the list's ``start_time`` filter, for clock skew and timestamp rounding.
 START_TIME_MARGIN: Final[timedelta] = timedelta(minutes=5)
 #: Per-recording GETs in flight at once (the hook's client keeps 20 connections).
 GET_CONCURRENCY: Final[int] = 10
-ONE_ATTEMPT: Final[RetryPolicy] = RetryPolicy(max_attempts=1)
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,7 @@ class RecordingPoller:
         self.key = key
         self._registry = registry
         self._hook = RealtimeKitHook(
-            key.conn_id, account_id=key.account_id, app_id=key.app_id, retry_policy=ONE_ATTEMPT
+            key.conn_id, account_id=key.account_id, app_id=key.app_id, retry_policy=SINGLE_ATTEMPT
         )
         self._waiters: dict[Waiter, None] = {}
         self._invoked: dict[str, datetime] = {}
@@ -268,7 +266,7 @@ class RecordingPoller:
         known = [i for i in by_id if i in self._invoked and i not in tick.outcomes and i not in to_get]
         if tick.throttled is None:
             use_list = self._list_ok and self._status_filter_ok and len(known) >= MIN_LIST_RECORDINGS
-            pages = max(1, math.ceil((self._list_total or 0) / PAGE_SIZE))
+            pages = max(1, math.ceil((self._list_total or 0) / MAX_PAGE_SIZE))
             if use_list and pages < len(known):
                 to_get += await self._filtered_list(tick, known)
             else:
@@ -294,7 +292,7 @@ class RecordingPoller:
             try:
                 page = await self._hook.alist_recordings_page(
                     page_no=page_no,
-                    per_page=PAGE_SIZE,
+                    per_page=MAX_PAGE_SIZE,
                     sort_by="invokedTime",
                     sort_order="DESC",
                 )
@@ -318,7 +316,7 @@ class RecordingPoller:
                 missing.discard(recording_id)
                 if not tick.answer(recording) and recording_id not in detail:
                     detail.append(recording_id)
-            if not found or page.is_last(PAGE_SIZE):
+            if not found or page.is_last(MAX_PAGE_SIZE):
                 break
             page_no += 1
         return detail + [i for i in unknown if i in missing]
@@ -336,7 +334,7 @@ class RecordingPoller:
                     page_no=page_no,
                     status=statuses,
                     start_time=start,
-                    per_page=PAGE_SIZE,
+                    per_page=MAX_PAGE_SIZE,
                     sort_by="invokedTime",
                     sort_order="ASC",
                 )
@@ -361,9 +359,11 @@ class RecordingPoller:
                     if not tick.answer(recording):
                         to_get.append(recording["id"])
             total, end = page.total_count, page.end_offset
-            if page.is_last(PAGE_SIZE):
+            if page.is_last(MAX_PAGE_SIZE):
                 break
-            pages_left = math.ceil((total - end) / PAGE_SIZE) if total is not None and end is not None else 0
+            pages_left = (
+                math.ceil((total - end) / MAX_PAGE_SIZE) if total is not None and end is not None else 0
+            )
             if pages_left >= len(unresolved):
                 return to_get + [i for i in known if i in unresolved]
             page_no += 1
