@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import tenacity
 
 from airflow_provider_rtk._core.errors import is_transient
 from airflow_provider_rtk._core.pacing import Pacing, should_warn
-from airflow_provider_rtk._core.wire import Request
 from airflow_provider_rtk.exceptions import (
     RealtimeKitInputError,
     RealtimeKitRateLimitError,
     RealtimeKitServerError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_rtk._core.wire import Request
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from typing import Any
 from airflow_provider_rtk._core.connection import ConnectionSettings
 from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT
 from airflow_provider_rtk._core.timestamps import parse_api_time
+from airflow_provider_rtk._core.transport import Transport
 from airflow_provider_rtk._core.validation import require_uuid
-from airflow_provider_rtk._core.wire import ApiRequest, Transport, read_recording
+from airflow_provider_rtk._core.wire import ApiRequest, read_recording
 from airflow_provider_rtk.exceptions import (
     RealtimeKitConflictError,
     RealtimeKitError,

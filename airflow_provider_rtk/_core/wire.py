@@ -1,10 +1,8 @@
-"""What goes over the wire: one HTTP client (requests), used by the sync calls and, in a worker thread,
-by the async ones, so that a request is built, sent, mapped and parsed in one way only.
+"""What goes over the wire with the one HTTP client (requests): how a request is built, how a failure
+without a response is mapped, and how a response is parsed, in one way only (``_core.transport`` sends).
 
 - Requests: ``ApiRequest`` (a recordings API call, relative to the app's base URL) and ``DownloadRequest``
   (a presigned file URL on the storage host, whose query is a credential).
-- Sending: ``Transport`` owns the keep-alive session and the retry policy; ``call`` sends with retries,
-  ``acall`` does the same for async callers without blocking their event loop.
 - Failures without a response: ``no_response_errors`` maps the client's exceptions to
   ``RealtimeKitTransportError`` / ``RealtimeKitTimeoutError``, naming the method and target only.
 - Responses: ``parse_response`` turns any HTTP answer into the decoded envelope or a ``RealtimeKitApiError``
@@ -18,14 +16,13 @@ by the async ones, so that a request is built, sent, mapped and parsed in one wa
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 import requests
@@ -42,9 +39,6 @@ from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
     from airflow_provider_rtk._core.connection import ConnectionSettings
-    from airflow_provider_rtk._core.retry import RetryPolicy
-
-T = TypeVar("T")
 
 _MAX_MESSAGE: Final[int] = 500
 #: The status of a 2xx response whose body is not what the API documents.
@@ -297,90 +291,3 @@ def read_page(payload: Any, request: ApiRequest) -> RecordingPage:
         total_count=int(total) if isinstance(total, int | float) else None,
         end_offset=int(end) if isinstance(end, int | float) else None,
     )
-
-
-#: Unwraps a parsed 2xx envelope into what a call returns: ``read_recording``, ``read_page``...
-Unwrap = Callable[[Any, ApiRequest], T]
-
-
-class Transport:
-    """One keep-alive session and the retry policy: every request of a hook goes through here.
-
-    Async callers run the same sending code in a worker thread (``asyncio.to_thread``), so the event loop
-    never blocks on the network; the triggers coalesce their polls, so that costs about one thread hop per
-    poll interval, not one per waiting task.
-
-    :param timeout: seconds to wait for a response (connect and read).
-    :param retry_policy: what is resent, how often and after how long.
-    :param pool_size: connections kept alive (the async paths send a few requests at once).
-    """
-
-    def __init__(self, *, timeout: float, retry_policy: RetryPolicy, pool_size: int = 20) -> None:
-        self.timeout = timeout
-        self.retry_policy = retry_policy
-        self._pool_size = pool_size
-        self._session: requests.Session | None = None
-
-    @property
-    def session(self) -> requests.Session:
-        """The session, created on first use (closed by ``close``)."""
-        if self._session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=self._pool_size, pool_maxsize=self._pool_size
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            self._session = session
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    def send(self, settings: ConnectionSettings, request: ApiRequest, read: Unwrap[T]) -> T:
-        """One attempt: send ``request`` and unwrap its answer, or raise the provider's error."""
-        with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
-            response = self.session.request(**request.send_args(settings), timeout=self.timeout)
-        return read(parse_response(response, request), request)
-
-    def call(
-        self,
-        settings: ConnectionSettings,
-        request: ApiRequest,
-        read: Unwrap[T],
-        policy: RetryPolicy | None = None,
-    ) -> T:
-        """``send`` under the retry policy (``policy`` overrides the transport's for this call)."""
-        retrying = (policy or self.retry_policy).retrying(request)
-        result: T = retrying(self.send, settings, request, read)
-        return result
-
-    async def acall(
-        self,
-        settings: ConnectionSettings,
-        request: ApiRequest,
-        read: Unwrap[T],
-        policy: RetryPolicy | None = None,
-    ) -> T:
-        """``call`` for async callers: each attempt in a worker thread, each wait an ``asyncio.sleep``."""
-        retrying = (policy or self.retry_policy).async_retrying(request)
-        result: T = await retrying(asyncio.to_thread, self.send, settings, request, read)
-        return result
-
-    @contextmanager
-    def open_download(self, url: str, *, offset: int = 0) -> Iterator[requests.Response]:
-        """Stream a presigned URL from byte ``offset``; errors name the URL's host and path only."""
-        request = DownloadRequest(url, offset)
-        with no_response_errors(request, timeout=self.timeout):
-            response = self.session.get(
-                request.url, headers=request.headers, stream=True, timeout=self.timeout
-            )
-        try:
-            if response.status_code >= 400:
-                raise build_error(response, request)
-            yield response
-        finally:
-            response.close()

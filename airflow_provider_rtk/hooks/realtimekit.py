@@ -1,8 +1,8 @@
 """The RealtimeKit hook: the connection and every recordings API call, sync and async.
 
 The hook is the API: one method per endpoint and action, each validating its input before any request.
-What goes over the wire (the session, retries, error mapping, parsing) is ``_core.wire``'s; the
-exactly-once start is ``_core.start``'s and the wait rules ``_core.waiting``'s, which the hook calls.
+How requests are built and answers parsed is ``_core.wire``'s, sending them with retries
+``_core.transport``'s, the exactly-once start ``_core.start``'s and the wait rules ``_core.waiting``'s.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from airflow_provider_rtk._core.connection import (
 from airflow_provider_rtk._core.errors import what_to_check
 from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT, RetryPolicy
 from airflow_provider_rtk._core.start import IdempotentStart, active_recording_request
+from airflow_provider_rtk._core.transport import Transport, Unwrap
 from airflow_provider_rtk._core.validation import (
     ACTIONS,
     ListFilters,
@@ -47,8 +48,6 @@ from airflow_provider_rtk._core.waiting import (
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
     RecordingPage,
-    Transport,
-    Unwrap,
     read_page,
     read_recording,
     read_recording_or_none,
