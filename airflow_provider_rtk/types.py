@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final, Literal, NotRequired, Required, TypedDict, get_args
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "STARTED_STATUSES",
     "STOPPED_STATUSES",
     "Recording",
+    "RecordingPage",
     "RecordingStatus",
     "TrackDownload",
     "TrackFile",
@@ -66,3 +68,20 @@ class Recording(TypedDict, total=False):
     stop_reason: NotRequired[dict[str, Any] | None]
     storage_config: NotRequired[dict[str, Any] | None]
     meeting: NotRequired[dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class RecordingPage:
+    """One page of ``GET recordings``: what ``RealtimeKitHook.alist_recordings_page`` returns."""
+
+    recordings: list[Recording]
+    total_count: int | None
+    end_offset: int | None
+
+    def is_last(self, per_page: int) -> bool:
+        """Whether no page follows: by the paging offsets when given, else by a short page."""
+        if not self.recordings:
+            return True
+        if self.total_count is not None and self.end_offset is not None:
+            return self.end_offset >= self.total_count
+        return len(self.recordings) < per_page

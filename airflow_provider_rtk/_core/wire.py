@@ -35,7 +35,7 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitTimeoutError,
     RealtimeKitTransportError,
 )
-from airflow_provider_rtk.types import Recording
+from airflow_provider_rtk.types import Recording, RecordingPage
 
 if TYPE_CHECKING:
     from airflow_provider_rtk._core.connection import ConnectionSettings
@@ -241,23 +241,6 @@ def parse_response(response: requests.Response, request: ApiRequest) -> Any:
     if isinstance(payload, Mapping) and payload.get("success") is False:
         raise build_error(response, request)
     return payload
-
-
-@dataclass(frozen=True)
-class RecordingPage:
-    """One page of ``GET recordings``."""
-
-    recordings: list[Recording]
-    total_count: int | None
-    end_offset: int | None
-
-    def is_last(self, per_page: int) -> bool:
-        """Whether no page follows: by the paging offsets when given, else by a short page."""
-        if not self.recordings:
-            return True
-        if self.total_count is not None and self.end_offset is not None:
-            return self.end_offset >= self.total_count
-        return len(self.recordings) < per_page
 
 
 def read_recording(payload: Any, request: ApiRequest) -> Recording:

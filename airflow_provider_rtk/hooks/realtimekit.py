@@ -47,7 +47,6 @@ from airflow_provider_rtk._core.waiting import (
 )
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
-    RecordingPage,
     read_page,
     read_recording,
     read_recording_or_none,
@@ -59,13 +58,13 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitNotFoundError,
     RealtimeKitTransportError,
 )
-from airflow_provider_rtk.types import STARTED_STATUSES, STOPPED_STATUSES, Recording
+from airflow_provider_rtk.types import STARTED_STATUSES, STOPPED_STATUSES, Recording, RecordingPage
 
 if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
 
-__all__ = ["RealtimeKitHook", "RetryPolicy"]
+__all__ = ["ConnectionSettings", "RealtimeKitHook", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from airflow_provider_rtk._core.connection import ConnectionSettings
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
     DownloadRequest,
-    RecordingPage,
     build_error,
     no_response_errors,
     parse_response,
@@ -31,6 +30,7 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitTimeoutError,
     RealtimeKitTransportError,
 )
+from airflow_provider_rtk.types import RecordingPage
 
 GET = ApiRequest("GET", "recordings/abc")
 SIGNED = "https://bucket.example.com/rec/file.mp4?X-Amz-Signature=canary-signature-0b1c"
