@@ -6,6 +6,7 @@ parse time.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -67,9 +68,37 @@ def settings_from(
                 f"{where} has no {name}: set the '{name}' extra field of the connection (\"extra\": "
                 f'{{"{name}": "..."}} in the AIRFLOW_CONN_... JSON) or pass {name}= to the hook/operator'
             )
+    base_url = _base_url(conn)
+    _check_plain_http(base_url, where, allowed=_truthy(extras.get("allow_insecure_http")))
     return ConnectionSettings(
-        base_url=_base_url(conn), token=token, account_id=cast("str", account_id), app_id=cast("str", app_id)
+        base_url=base_url, token=token, account_id=cast("str", account_id), app_id=cast("str", app_id)
     )
+
+
+def _truthy(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
+
+
+def _check_plain_http(base_url: str, where: str, *, allowed: bool) -> None:
+    """Refuse to send the API token in clear text to another machine: ``http://`` is for a local emulator
+    (loopback) unless the connection opts in with the extra ``allow_insecure_http``."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or allowed or _loopback(parts.hostname or ""):
+        return
+    raise RealtimeKitConfigError(
+        f"{where} has the plain-http host {parts.scheme}://{parts.netloc}: the API token would cross the "
+        "network unencrypted. Use https://, or a loopback address for a local emulator, or set the "
+        'connection extra "allow_insecure_http": true if the network is trusted'
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _extra(extras: Mapping[str, Any], name: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import requests
 
 from airflow_provider_rtk._core.connection import USER_AGENT, ConnectionSettings
+from airflow_provider_rtk._core.errors import with_hint
 from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
@@ -22,6 +23,7 @@ from airflow_provider_rtk._core.wire import (
     no_response_errors,
     parse_response,
 )
+from airflow_provider_rtk.exceptions import RealtimeKitApiError
 
 __all__ = ["Transport", "Unwrap"]
 
@@ -69,10 +71,17 @@ class Transport:
             self._session = None
 
     def send(self, settings: ConnectionSettings, request: ApiRequest, read: Unwrap[T]) -> T:
-        """One attempt: send ``request`` and unwrap its answer, or raise the provider's error."""
+        """One attempt: send ``request`` and unwrap its answer, or raise the provider's error (a 401, 403
+        or 404 with what to check first, as every caller of the hook should see it)."""
         with no_response_errors(request, timeout=self.timeout, peer=settings.base_url):
             response = self.session.request(**request.send_args(settings), timeout=self.timeout)
-        return read(parse_response(response, request), request)
+        try:
+            return read(parse_response(response, request), request)
+        except RealtimeKitApiError as exc:
+            hinted = with_hint(exc, account_id=settings.account_id, app_id=settings.app_id)
+            if hinted is exc:
+                raise
+            raise hinted from exc
 
     def call(
         self,

@@ -237,7 +237,7 @@ class RealtimeKitHook(BaseHook):
         self,
         meeting_id: str | None,
         *,
-        reuse_active_recording: bool = False,
+        reuse_active_recording: bool = True,
         adopt_since: datetime | None = None,
         **fields: Unpack[StartOptions],
     ) -> Recording:
@@ -250,8 +250,8 @@ class RealtimeKitHook(BaseHook):
         with ``allow_multiple_recordings`` it is neither reconciled nor resent (``_core.start``).
 
         :param reuse_active_recording: when the meeting already records (the API's 409) and
-            ``allow_multiple_recordings`` is not set, return that active recording, whoever started it,
-            instead of raising ``RealtimeKitConflictError``.
+            ``allow_multiple_recordings`` is not set, return that active recording, whoever started it
+            (the default, as the start operator does); False raises ``RealtimeKitConflictError``.
         :param adopt_since: for a repeated execution of the same work (a retried or cleared task): a
             recording of the meeting invoked since this instant (less ``reconcile_window``) that did not end
             ERRORED is the one an earlier execution started, even if it has finished since; the newest is

@@ -42,6 +42,7 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitAuthError,
     RealtimeKitDownloadError,
     RealtimeKitError,
+    RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
 from airflow_provider_rtk.types import Recording
@@ -228,6 +229,11 @@ class Destination:
         self.fs: AbstractFileSystem = attach(location.protocol, conn_id=location.conn_id).fs
         self.local = location.protocol == "file"
         path = location.path
+        if location.is_dir_hint and self.fs.isfile(path):
+            raise RealtimeKitInputError(
+                f"destination: {location.uri()} is an existing file, and a name without a file extension "
+                "is a folder: name a folder, or the video file with its extension (e.g. standup.mp4)"
+            )
         self.is_dir = location.is_dir_hint or self.fs.isdir(path)
         self.directory = path if self.is_dir else posixpath.dirname(path)
         self.file_name = None if self.is_dir else posixpath.basename(path)

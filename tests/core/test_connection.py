@@ -65,3 +65,22 @@ def test_ui_field_behaviour_is_the_provider_infos():
     assert behaviour["hidden_fields"] == declared["ui-field-behaviour"]["hidden-fields"]
     assert behaviour["relabeling"] == declared["ui-field-behaviour"]["relabeling"]
     assert behaviour["placeholders"] == declared["ui-field-behaviour"]["placeholders"]
+
+
+@pytest.mark.parametrize("host", ["http://10.0.0.5:8080", "http://api.example.com", "http://[2001:db8::1]"])
+def test_plain_http_to_another_machine_is_refused(host):
+    with pytest.raises(RealtimeKitConfigError, match="allow_insecure_http") as info:
+        settings_from(conn(host=host, password="tok-secret"), "rtk")
+    assert "connection 'rtk'" in str(info.value)
+    assert "tok-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:8787", "http://localhost:9", "http://[::1]:8787"])
+def test_plain_http_on_loopback_is_the_emulator_and_allowed(host):
+    assert settings_from(conn(host=host, password="tok"), "rtk").base_url.startswith("http://")
+
+
+def test_plain_http_elsewhere_needs_the_explicit_opt_in():
+    extra = {"account_id": "acc", "app_id": "app", "allow_insecure_http": True}
+    settings = settings_from(conn(host="http://10.0.0.5:8080", password="tok", extra=extra), "rtk")
+    assert settings.base_url == "http://10.0.0.5:8080/client/v4"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.operators._download import Location, names_file
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from tests.download.conftest import sha256_file
@@ -40,7 +41,7 @@ def test_destination_rule(destination: str, is_file: bool) -> None:
 def test_destination_without_trailing_slash_is_a_folder_and_every_written_path_is_logged(
     emulator: RealtimeKitEmulator, run_operator: Run, archive: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The old trap: ``/archive/day`` (no ``/``) wrote the video to an extensionless file named ``day``."""
+    """``/archive/day`` (no ``/``, no extension) is a folder, never an extensionless video file."""
     caplog.set_level(logging.INFO, logger="airflow_provider_rtk")
     rec = emulator.seed_recording()
     folder = archive / "2026.05.04"
@@ -78,6 +79,21 @@ def test_an_existing_folder_stays_a_folder_whatever_its_name(
     rec = emulator.seed_recording()
     uris = run_operator(recording_id=rec["id"], destination=str(folder), include_audio=False)
     assert uris == [(folder / rec["output_file_name"]).as_uri()]
+
+
+def test_an_existing_file_without_extension_is_a_clear_error_before_any_download(
+    emulator: RealtimeKitEmulator, run_operator: Run, archive: Path
+) -> None:
+    archive.mkdir(parents=True, exist_ok=True)
+    existing = archive / "latest"
+    existing.write_bytes(b"not a folder")
+    rec = emulator.seed_recording()
+    emulator.clear_requests()
+    with pytest.raises(RealtimeKitInputError, match=r"destination: .*latest is an existing file") as info:
+        run_operator(recording_id=rec["id"], destination=str(existing))
+    assert "NotADirectoryError" not in repr(info.value)
+    assert existing.read_bytes() == b"not a folder"
+    assert emulator.count("GET", r"_files/") == 0  # no file was requested
 
 
 def test_a_recording_without_audio_is_logged_when_audio_was_asked_for(

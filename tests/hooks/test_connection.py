@@ -6,10 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
-from airflow_provider_rtk.exceptions import RealtimeKitConfigError
+from airflow_provider_rtk.exceptions import (
+    RealtimeKitAuthError,
+    RealtimeKitConfigError,
+    RealtimeKitNotFoundError,
+)
 from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
 
@@ -145,3 +150,26 @@ def test_provider_info_declares_the_connection_type():
         for entry in info.get(section, []):
             for module in entry["python-modules"]:
                 __import__(module)
+
+
+def test_the_hooks_own_auth_and_not_found_errors_say_what_to_check(emulator, monkeypatch):
+    """Called from a user's own task, not only through the operators: the hint is the hook's."""
+    good = json.loads(emulator.connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_REALTIMEKIT_DEFAULT", json.dumps({**good, "password": "not-the-token"}))
+    with pytest.raises(RealtimeKitAuthError) as info:
+        RealtimeKitHook().get_recording(str(uuid.uuid4()))
+    assert str(info.value).startswith(
+        "the API token was rejected (HTTP 401): check the connection's password"
+    )
+    assert info.value.status_code == 401
+    assert "not-the-token" not in str(info.value)
+
+    wrong_account = {**good, "extra": {**good["extra"], "account_id": "f" * 32}}
+    monkeypatch.setenv("AIRFLOW_CONN_REALTIMEKIT_DEFAULT", json.dumps(wrong_account))
+    with pytest.raises(RealtimeKitAuthError, match=r"^access denied \(HTTP 403\) to account 'f{32}': check"):
+        list(RealtimeKitHook().list_recordings())
+
+    monkeypatch.setenv("AIRFLOW_CONN_REALTIMEKIT_DEFAULT", json.dumps(good))
+    missing = str(uuid.uuid4())
+    with pytest.raises(RealtimeKitNotFoundError, match=rf"^recording {missing} not found \(HTTP 404\)"):
+        RealtimeKitHook().get_recording(missing)

@@ -189,12 +189,21 @@ class TestWrites:
         meeting = _meeting()
         hook.start_recording(meeting)
         with pytest.raises(RealtimeKitConflictError) as info:
-            hook.start_recording(meeting)
+            hook.start_recording(meeting, reuse_active_recording=False)
         assert info.value.status_code == 409
         assert meeting in info.value.message
         assert emulator.count(method="POST") == 2  # a 409 is not retried
         second = hook.start_recording(meeting, allow_multiple_recordings=True)
         assert second["id"]
+
+    def test_a_start_while_the_meeting_records_adopts_its_recording_by_default(self, hook, emulator):
+        """As the start operator does: the hook's default matches the operator's."""
+        meeting = _meeting()
+        first = hook.start_recording(meeting)
+        again = hook.start_recording(meeting)
+        assert again["id"] == first["id"]
+        assert emulator.count(method="POST") == 2
+        assert emulator.count(method="GET", path=r"/active-recording/") == 1
 
     def test_track_recording_current_api(self, hook: RealtimeKitHook, emulator):
         meeting = _meeting()

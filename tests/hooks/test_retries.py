@@ -203,7 +203,7 @@ class TestStartIsNeverResentBlindly:
         meeting = str(uuid.uuid4())
         hook.start_recording(meeting)
         with pytest.raises(RealtimeKitConflictError):
-            hook.start_recording(meeting)
+            hook.start_recording(meeting, reuse_active_recording=False)
 
 
 def test_a_failed_download_never_shows_the_url_signature(hook: RealtimeKitHook, emulator):

@@ -39,7 +39,9 @@ def test_token_and_storage_secrets_stay_out_of_logs_errors_and_results(
         lambda: hook.start_recording(str(uuid.uuid4()), storage_config={"type": "aws", **STORAGE_CANARIES}),
         lambda: hook.get_recording(str(uuid.uuid4())),
         lambda: hook.start_recording(
-            meeting, storage_config={"type": "gcs", "secret": STORAGE_CANARIES["secret"]}
+            meeting,
+            storage_config={"type": "gcs", "secret": STORAGE_CANARIES["secret"]},
+            reuse_active_recording=False,
         ),
     ]
     for call in failures:
