@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from airflow.sdk import BaseOperator
 
 from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.validation import check_enum, check_int
+from airflow_provider_rtk._core.validation import check_enum, check_int, require_uuid
 from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
 from airflow_provider_rtk.operators._download import Location
@@ -118,6 +118,8 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
             raise RealtimeKitInputError(
                 "recording_id: give either recording_id or from_asset_event=True (not both, not neither)"
             )
+        if recording_id is not None and is_literal(recording_id):
+            require_uuid("recording_id", recording_id)
         self.from_asset_event = bool(from_asset_event)
         self._archive_asset: Asset | None = None
         if "outlets" not in kwargs and is_literal(destination):

@@ -31,7 +31,7 @@ from airflow_provider_rtk._core.validation import (
     build_start_body,
     build_track_body,
     check_int,
-    require_id,
+    require_uuid,
 )
 from airflow_provider_rtk._core.waiting import (
     DEFAULT_STARTUP_TIMEOUT,
@@ -140,7 +140,7 @@ class _RecordingIdOperator(RealtimeKitBaseOperator):
         super().__init__(**kwargs)
         self.recording_id = recording_id
         if is_literal(recording_id):
-            require_id("recording_id", recording_id)
+            require_uuid("recording_id", recording_id)
 
 
 class _StartOperator(RealtimeKitBaseOperator):
@@ -244,9 +244,27 @@ class RealtimeKitStartRecordingOperator(_StartOperator):
         video_config: dict[str, Any] | None = None,
         storage_conn_id: str | None = None,
         reuse_active_recording: bool = True,
+        wait_for_recording: bool = False,
+        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        poll_interval: float | timedelta = 5.0,
+        deferrable: bool | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            wait_for_recording=wait_for_recording,
+            startup_timeout=startup_timeout,
+            poll_interval=poll_interval,
+            deferrable=deferrable,
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
         self.meeting_id = meeting_id
         self.allow_multiple_recordings = allow_multiple_recordings
         self.audio_config = audio_config
@@ -331,9 +349,20 @@ class RealtimeKitStopRecordingOperator(_RecordingIdOperator):
         timeout: float | timedelta = 6 * 3600.0,
         max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(recording_id=recording_id, **kwargs)
+        super().__init__(
+            recording_id=recording_id,
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
         self.wait_for_upload = wait_for_upload
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _positive("poll_interval", as_seconds(poll_interval))
@@ -366,9 +395,20 @@ class _JoinedBotOperator(_RecordingIdOperator):
         recording_id: str,
         *,
         startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(recording_id=recording_id, **kwargs)
+        super().__init__(
+            recording_id=recording_id,
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
         self.startup_timeout = _positive("startup_timeout", as_seconds(startup_timeout))
 
 
@@ -433,9 +473,27 @@ class RealtimeKitStartTrackRecordingOperator(_StartOperator):
         layers: dict[str, Any] | None = None,
         user_ids: list[str] | None = None,
         max_seconds: int | None = None,
+        wait_for_recording: bool = False,
+        startup_timeout: float | timedelta = DEFAULT_STARTUP_TIMEOUT,
+        poll_interval: float | timedelta = 5.0,
+        deferrable: bool | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            wait_for_recording=wait_for_recording,
+            startup_timeout=startup_timeout,
+            poll_interval=poll_interval,
+            deferrable=deferrable,
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
         self.meeting_id = meeting_id
         self.layers = layers
         self.user_ids = user_ids
@@ -469,6 +527,25 @@ class RealtimeKitGetRecordingOperator(_RecordingIdOperator):
 
     :param recording_id: the recording to fetch.
     """
+
+    def __init__(
+        self,
+        recording_id: str,
+        *,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            recording_id=recording_id,
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
 
     def run(self, context: Context) -> Recording:
         recording = self.hook.get_recording(self.recording_id)
@@ -514,9 +591,19 @@ class RealtimeKitListRecordingsOperator(RealtimeKitBaseOperator):
         sort_order: str | None = None,
         per_page: int | None = None,
         max_results: int | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            realtimekit_conn_id=realtimekit_conn_id,
+            account_id=account_id,
+            app_id=app_id,
+            include_download_urls=include_download_urls,
+            **kwargs,
+        )
         self.meeting_id = meeting_id
         self.status = status
         self.start_time = start_time

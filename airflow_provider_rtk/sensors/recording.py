@@ -14,7 +14,7 @@ from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.errors import with_hint
 from airflow_provider_rtk._core.pacing import Pacing
 from airflow_provider_rtk._core.redact import mask_download_urls, xcom_recording
-from airflow_provider_rtk._core.validation import require_id
+from airflow_provider_rtk._core.validation import require_uuid
 from airflow_provider_rtk._core.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
@@ -24,7 +24,7 @@ from airflow_provider_rtk._core.waiting import (
     classify,
     describe_failure,
 )
-from airflow_provider_rtk._task import RealtimeKitTask
+from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
     RealtimeKitError,
@@ -92,6 +92,8 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
             realtimekit_conn_id=realtimekit_conn_id, account_id=account_id, app_id=app_id, **kwargs
         )
         self.recording_id = recording_id
+        if is_literal(recording_id):
+            require_uuid("recording_id", recording_id)
         self.target_statuses, self.failure_statuses = check_wait_statuses(target_statuses, failure_statuses)
         self.include_download_urls = include_download_urls
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -101,7 +103,7 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
         self._retry_in: float | None = None
 
     def run(self, context: Context) -> Any:
-        self.recording_id = require_id("recording_id", self.recording_id)
+        self.recording_id = require_uuid("recording_id", self.recording_id)
         if not self.deferrable:
             return BaseSensorOperator.execute(self, context)
         started = time.monotonic()

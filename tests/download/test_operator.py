@@ -19,6 +19,9 @@ from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from tests.conftest import CANARY_TOKEN, FAST
 from tests.download.conftest import PlainFileServer, file_requests, sha256_file
 
+#: A well-formed recording id, for tests about other arguments.
+SOME_ID = "97440c6a-140b-40a9-9499-b23fd7a3868a"
+
 Run = Callable[..., list[str]]
 MiB = 1 << 20
 
@@ -275,7 +278,7 @@ def test_if_exists_is_validated_when_the_dag_is_parsed() -> None:
     message = "if_exists: must be one of 'skip', 'overwrite', 'fail', got 'replace'"
     with pytest.raises(RealtimeKitInputError, match=re.escape(message)):
         RealtimeKitDownloadRecordingOperator(
-            task_id="t", recording_id="r", destination="/x/", if_exists="replace"
+            task_id="t", recording_id=SOME_ID, destination="/x/", if_exists="replace"
         )
 
 
@@ -316,7 +319,7 @@ def test_static_destination_is_declared_as_an_outlet_asset() -> None:
 
     def outlets(destination: str, **kwargs: Any) -> list[Any]:
         return RealtimeKitDownloadRecordingOperator(
-            task_id="t", recording_id="r", destination=destination, **kwargs
+            task_id="t", recording_id=SOME_ID, destination=destination, **kwargs
         ).outlets
 
     assert outlets("/data/rtk/") == [Asset("file:///data/rtk")]

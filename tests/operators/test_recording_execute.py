@@ -3,7 +3,9 @@ deferral itself, idempotent actions, the legacy track API, and the cost of impor
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
+from airflow_provider_rtk._core.validation import LIST_FILTERS, ListFilters
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
+from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 from airflow_provider_rtk.operators.recording import (
     RealtimeKitGetRecordingOperator,
     RealtimeKitListRecordingsOperator,
@@ -31,6 +35,9 @@ from airflow_provider_rtk.operators.recording import (
 )
 from tests.conftest import CANARY_TOKEN
 from tests.operators.conftest import meeting
+
+#: A well-formed recording id, for tests about other arguments.
+SOME_ID = "97440c6a-140b-40a9-9499-b23fd7a3868a"
 
 if TYPE_CHECKING:
     from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
@@ -117,9 +124,12 @@ class TestValidationWhenBuilt:
             (lambda: RealtimeKitPauseRecordingOperator(task_id="t", recording_id="a/b"), "recording_id"),
             (lambda: RealtimeKitResumeRecordingOperator(task_id="t", recording_id="a?b"), "recording_id"),
             (lambda: RealtimeKitGetRecordingOperator(task_id="t", recording_id=" "), "recording_id"),
-            (lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id="r", timeout=0), "timeout"),
             (
-                lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id="r", poll_interval=-1),
+                lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id=SOME_ID, timeout=0),
+                "timeout",
+            ),
+            (
+                lambda: RealtimeKitStopRecordingOperator(task_id="t", recording_id=SOME_ID, poll_interval=-1),
                 "poll_interval",
             ),
             (lambda: RealtimeKitListRecordingsOperator(task_id="t", sort_order="UP"), "sort_order"),
@@ -137,11 +147,11 @@ class TestValidationWhenBuilt:
             build()
 
     def test_deferrable_defaults_to_the_airflow_setting(self, monkeypatch):
-        assert RealtimeKitStopRecordingOperator(task_id="a", recording_id="r").deferrable is False
+        assert RealtimeKitStopRecordingOperator(task_id="a", recording_id=SOME_ID).deferrable is False
         monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "true")
-        assert RealtimeKitStopRecordingOperator(task_id="b", recording_id="r").deferrable is True
+        assert RealtimeKitStopRecordingOperator(task_id="b", recording_id=SOME_ID).deferrable is True
         assert (
-            RealtimeKitStopRecordingOperator(task_id="c", recording_id="r", deferrable=False).deferrable
+            RealtimeKitStopRecordingOperator(task_id="c", recording_id=SOME_ID, deferrable=False).deferrable
             is False
         )
 
@@ -213,7 +223,7 @@ class TestStopAndWait:
         assert abs(kwargs["end_time"] - (time.time() + 600)) < 5
 
     def test_execute_complete_follows_the_event(self):
-        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id="r", wait_for_upload=True)
+        op = RealtimeKitStopRecordingOperator(task_id="stop", recording_id=SOME_ID, wait_for_upload=True)
         recording = {"id": "r", "status": "UPLOADED", "download_url": "https://files/x?X-Amz-Signature=s"}
         event = {"recording_id": "r", "recording_status": "UPLOADED", "message": "", "recording": recording}
         context = _context()
@@ -343,3 +353,50 @@ def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
     }
     assert not added & heavy, f"importing {module} loaded {sorted(added & heavy)}"
     assert not {m for m in added if m.startswith(("requests.", "urllib3."))}
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda rid: RealtimeKitStopRecordingOperator(task_id="t", recording_id=rid),
+        lambda rid: RealtimeKitGetRecordingOperator(task_id="t", recording_id=rid),
+        lambda rid: RealtimeKitDownloadRecordingOperator(task_id="t", recording_id=rid, destination="/x/"),
+    ],
+)
+def test_a_literal_recording_id_that_is_no_uuid_fails_at_parse_time(build):
+    with pytest.raises(RealtimeKitInputError, match=r"^recording_id: must be a UUID"):
+        build("rec-1")
+    assert build("{{ ti.xcom_pull('start', key='id') }}").recording_id.startswith("{{")
+
+
+CONNECTION_ARGS = {"realtimekit_conn_id", "account_id", "app_id"}
+WAIT_ARGS = {"wait_for_recording", "startup_timeout", "poll_interval", "deferrable"}
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        (RealtimeKitStartRecordingOperator, CONNECTION_ARGS | WAIT_ARGS | {"include_download_urls"}),
+        (RealtimeKitStartTrackRecordingOperator, CONNECTION_ARGS | WAIT_ARGS | {"include_download_urls"}),
+        (RealtimeKitStopRecordingOperator, CONNECTION_ARGS | {"wait_for_upload", "deferrable", "timeout"}),
+        (RealtimeKitPauseRecordingOperator, CONNECTION_ARGS | {"startup_timeout", "include_download_urls"}),
+        (RealtimeKitResumeRecordingOperator, CONNECTION_ARGS | {"startup_timeout", "include_download_urls"}),
+        (RealtimeKitGetRecordingOperator, CONNECTION_ARGS | {"include_download_urls"}),
+        (RealtimeKitListRecordingsOperator, CONNECTION_ARGS | {"max_results"}),
+        (RealtimeKitDownloadRecordingOperator, CONNECTION_ARGS | {"destination", "from_asset_event"}),
+    ],
+)
+def test_public_signatures_show_every_documented_argument(cls, expected):
+    """What an IDE and ``inspect.signature`` show: no documented argument hides in ``**kwargs``."""
+    shown = set(inspect.signature(cls).parameters)
+    assert expected <= shown, f"{cls.__name__} hides {sorted(expected - shown)}"
+    documented = set(re.findall(r":param (\w+):", "".join(c.__doc__ or "" for c in cls.__mro__[:4])))
+    assert expected <= documented | CONNECTION_ARGS
+
+
+def test_the_list_operators_filters_are_the_hooks():
+    """The explicit filter arguments of the list operator are exactly the one ``ListFilters`` declaration."""
+    shown = set(inspect.signature(RealtimeKitListRecordingsOperator).parameters)
+    assert set(LIST_FILTERS) <= shown
+    assert set(LIST_FILTERS) == set(ListFilters.__annotations__)
+    assert shown - set(LIST_FILTERS) == CONNECTION_ARGS | {"include_download_urls", "max_results", "kwargs"}

@@ -21,6 +21,9 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import TaskDeferred
 
+#: A well-formed recording id, for tests about other arguments.
+SOME_ID = "97440c6a-140b-40a9-9499-b23fd7a3868a"
+
 MODES = {
     "poke": {"mode": "poke", "deferrable": False},
     "reschedule": {"mode": "reschedule", "deferrable": False},
@@ -241,21 +244,21 @@ def test_no_deferral_when_already_done(emulator):
 )
 def test_bad_statuses_fail_when_the_dag_is_built(kwargs):
     with pytest.raises(RealtimeKitInputError):
-        RealtimeKitRecordingSensor(task_id="wait", recording_id="r", **kwargs)
+        RealtimeKitRecordingSensor(task_id="wait", recording_id=SOME_ID, **kwargs)
 
 
 def test_a_poke_interval_longer_than_the_default_max_backoff_is_accepted():
-    sensor = RealtimeKitRecordingSensor(task_id="slow", recording_id="r", poke_interval=600)
+    sensor = RealtimeKitRecordingSensor(task_id="slow", recording_id=SOME_ID, poke_interval=600)
     assert sensor.max_backoff == 600
     with pytest.raises(RealtimeKitInputError, match=r"^max_backoff: "):
-        RealtimeKitRecordingSensor(task_id="bad", recording_id="r", poke_interval=600, max_backoff=60)
+        RealtimeKitRecordingSensor(task_id="bad", recording_id=SOME_ID, poke_interval=600, max_backoff=60)
 
 
 def test_template_fields_and_default_deferrable(monkeypatch):
     assert RealtimeKitRecordingSensor.template_fields == ("recording_id", "account_id", "app_id")
-    assert RealtimeKitRecordingSensor(task_id="a", recording_id="r").deferrable is False
+    assert RealtimeKitRecordingSensor(task_id="a", recording_id=SOME_ID).deferrable is False
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
-    assert RealtimeKitRecordingSensor(task_id="b", recording_id="r").deferrable is True
+    assert RealtimeKitRecordingSensor(task_id="b", recording_id=SOME_ID).deferrable is True
 
 
 @pytest.mark.parametrize(
@@ -272,7 +275,7 @@ def test_deferred_soft_fail_matches_poke_mode(event_status: str, outcome: str):
     except ImportError:  # Airflow 3.1
         from airflow.exceptions import AirflowSkipException  # type: ignore[attr-defined,no-redef]
 
-    sensor = RealtimeKitRecordingSensor(task_id="s", recording_id="r", soft_fail=True, deferrable=True)
+    sensor = RealtimeKitRecordingSensor(task_id="s", recording_id=SOME_ID, soft_fail=True, deferrable=True)
     event = {
         "status": event_status,
         "recording_id": "r",
@@ -443,3 +446,11 @@ def test_deferred_wait_times_out_when_the_outage_outlasts_it(emulator, trigger_e
     )
     assert result.task_states == {"wait": "failed"}
     assert [e["status"] for e in trigger_events] == ["timeout"]
+
+
+def test_a_literal_recording_id_that_is_no_uuid_fails_when_the_dag_is_parsed():
+    """As the start operator's meeting_id does: the error comes at parse time, not at run time."""
+    with pytest.raises(RealtimeKitInputError, match=r"^recording_id: must be a UUID"):
+        RealtimeKitRecordingSensor(task_id="wait", recording_id="rec-1")
+    templated = RealtimeKitRecordingSensor(task_id="later", recording_id="{{ params.rid }}")
+    assert templated.recording_id == "{{ params.rid }}"  # judged once rendered
