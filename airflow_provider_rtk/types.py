@@ -1,11 +1,13 @@
-"""Typed shapes of what the RealtimeKit recordings API returns.
+"""Typed shapes of what the RealtimeKit recordings API takes and returns.
 
 ``Recording`` is a ``TypedDict``: a plain ``dict`` at runtime, so it goes through XCom as is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Literal, NotRequired, Required, TypedDict, get_args
 
 __all__ = [
@@ -14,9 +16,11 @@ __all__ = [
     "RECORDING_STATUSES",
     "STARTED_STATUSES",
     "STOPPED_STATUSES",
+    "ListFilters",
     "Recording",
     "RecordingPage",
     "RecordingStatus",
+    "StartOptions",
     "TrackDownload",
     "TrackFile",
 ]
@@ -85,3 +89,35 @@ class RecordingPage:
         if self.total_count is not None and self.end_offset is not None:
             return self.end_offset >= self.total_count
         return len(self.recordings) < per_page
+
+
+class StartOptions(TypedDict, total=False):
+    """The body fields of ``POST recordings`` besides ``meeting_id``: ``start_recording``'s keywords.
+
+    ``None`` means "not sent" (operators pass every field).
+    """
+
+    allow_multiple_recordings: bool | None
+    audio_config: Mapping[str, Any] | None
+    file_name_prefix: str | None
+    interactive_config: Mapping[str, Any] | None
+    max_seconds: int | None
+    realtimekit_bucket_config: Mapping[str, Any] | None
+    rtmp_out_config: Mapping[str, Any] | None
+    storage_config: Mapping[str, Any] | None
+    url: str | None
+    video_config: Mapping[str, Any] | None
+
+
+class ListFilters(TypedDict, total=False):
+    """The filters of ``GET recordings`` (``page_no`` is the pager's own); ``None`` means "no filter"."""
+
+    meeting_id: str | None
+    status: str | Iterable[str] | None
+    start_time: datetime | str | None
+    end_time: datetime | str | None
+    expired: bool | None
+    search: str | None
+    sort_by: str | None
+    sort_order: str | None
+    per_page: int | None

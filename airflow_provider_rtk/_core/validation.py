@@ -11,45 +11,13 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypedDict, Unpack
+from typing import Any, Final, Unpack
 
 from airflow_provider_rtk._core.timestamps import format_api_time, parse_api_time
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
-from airflow_provider_rtk.types import RECORDING_STATUSES
+from airflow_provider_rtk.types import RECORDING_STATUSES, ListFilters, StartOptions
 
 log = logging.getLogger(__name__)
-
-
-class StartOptions(TypedDict, total=False):
-    """The body fields of ``POST recordings`` besides ``meeting_id``: ``start_recording``'s keywords.
-
-    ``None`` means "not sent" (operators pass every field).
-    """
-
-    allow_multiple_recordings: bool | None
-    audio_config: Mapping[str, Any] | None
-    file_name_prefix: str | None
-    interactive_config: Mapping[str, Any] | None
-    max_seconds: int | None
-    realtimekit_bucket_config: Mapping[str, Any] | None
-    rtmp_out_config: Mapping[str, Any] | None
-    storage_config: Mapping[str, Any] | None
-    url: str | None
-    video_config: Mapping[str, Any] | None
-
-
-class ListFilters(TypedDict, total=False):
-    """The filters of ``GET recordings`` (``page_no`` is the pager's own); ``None`` means "no filter"."""
-
-    meeting_id: str | None
-    status: str | Iterable[str] | None
-    start_time: datetime | str | None
-    end_time: datetime | str | None
-    expired: bool | None
-    search: str | None
-    sort_by: str | None
-    sort_order: str | None
-    per_page: int | None
 
 
 #: ``meeting_id`` and every ``StartOptions`` field: what the start operator takes.

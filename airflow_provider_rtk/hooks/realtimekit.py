@@ -31,8 +31,6 @@ from airflow_provider_rtk._core.start import IdempotentStart, active_recording_r
 from airflow_provider_rtk._core.transport import Transport, Unwrap
 from airflow_provider_rtk._core.validation import (
     ACTIONS,
-    ListFilters,
-    StartOptions,
     build_list_params,
     build_start_body,
     build_track_body,
@@ -58,7 +56,14 @@ from airflow_provider_rtk.exceptions import (
     RealtimeKitNotFoundError,
     RealtimeKitTransportError,
 )
-from airflow_provider_rtk.types import STARTED_STATUSES, STOPPED_STATUSES, Recording, RecordingPage
+from airflow_provider_rtk.types import (
+    STARTED_STATUSES,
+    STOPPED_STATUSES,
+    ListFilters,
+    Recording,
+    RecordingPage,
+    StartOptions,
+)
 
 if TYPE_CHECKING:
     import requests

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
-from airflow_provider_rtk._core.validation import LIST_FILTERS, ListFilters
+from airflow_provider_rtk._core.validation import LIST_FILTERS
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
     RealtimeKitInputError,
@@ -33,6 +33,7 @@ from airflow_provider_rtk.operators.recording import (
     RealtimeKitStartTrackRecordingOperator,
     RealtimeKitStopRecordingOperator,
 )
+from airflow_provider_rtk.types import ListFilters
 from tests.conftest import CANARY_TOKEN
 from tests.operators.conftest import meeting
 
