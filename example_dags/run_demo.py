@@ -51,17 +51,24 @@ def _airflow(env: dict[str, str], *args: str, timeout: float = 300) -> subproces
 
 
 def _task_states(db: Path) -> dict[str, str]:
-    """Each task's state in the DAG's latest run, from the SQLite metadata DB (empty until there is one)."""
+    """Each task's state in the DAG's latest run, from the SQLite metadata DB (empty until there is one).
+
+    A task that deferred shows as ``deferred``: ``airflow dags test`` runs its trigger in-line and keeps the
+    task ``queued`` meanwhile, with the method it will resume in already set.
+    """
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
             rows = connection.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = "
+                "SELECT task_id, state, next_method FROM task_instance WHERE dag_id = ? AND run_id = "
                 "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
                 (DAG_ID, DAG_ID),
             ).fetchall()
     except sqlite3.Error:  # not created yet, or locked by a writer: try again at the next tick
         return {}
-    return {task_id: state or "none" for task_id, state in rows}
+    return {
+        task_id: "deferred" if state == "queued" and resume else (state or "none")
+        for task_id, state, resume in rows
+    }
 
 
 def _progress_line(elapsed: float, states: dict[str, str]) -> str:
@@ -149,6 +156,11 @@ def main() -> int:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            # Airflow's own start-up warnings, which say nothing about this DAG: graphviz is not installed,
+            # a deprecated ignore-file pattern, a test client's deprecation.
+            "PYTHONWARNINGS": ",".join(
+                ("ignore:Could not import graphviz", "ignore::DeprecationWarning", "ignore:Using `httpx`")
+            ),
             "AIRFLOW_VAR_RTK_ARCHIVE_ROOT": str(archive),
         }
         print(f"emulator: {emulator.base_url}")
