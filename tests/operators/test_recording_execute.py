@@ -219,7 +219,7 @@ class TestStopAndWait:
         assert kwargs["recording_id"] == rid
         assert kwargs["account_id"] == emulator.account_id
         assert kwargs["poll_interval"] == 5
-        assert kwargs["include_download_urls"] is False  # events never carry URLs: see execute_complete
+        assert "include_download_urls" not in kwargs  # events never carry URLs: see resume()
         assert kwargs["max_consecutive_errors"] is None  # only the timeout ends the wait
         assert abs(kwargs["end_time"] - (time.time() + 600)) < 5
 
