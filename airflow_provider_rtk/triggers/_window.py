@@ -18,8 +18,8 @@ none); ERRORED is rare.
 
 Requests per poll: ``ceil(window / 100) + ceil(long-open / 100) + long-open that finished + newly
 ERRORED``, where the window holds the recordings invoked in the last ``RECENT_WINDOW`` at most. None of it
-grows with how long one recording stays open. A start costs two requests more: the oldest open recording
-and the newest one anchor ``W``.
+grows with how long one recording stays open. A start costs ``ceil(open / 100) + 1`` requests more: the
+open recordings and the newest one anchor ``W``.
 
 A ``Snapshot`` is complete: every recording invoked since ``listed_from`` plus every long-open recording,
 still open or just finished. Watchers (``_ledger.WatchLedger``) take what they need from it; the poller
@@ -166,15 +166,22 @@ class AppPoller:
     # -- one poll --------------------------------------------------------------------------------------------
 
     async def _anchor(self) -> None:
-        """W on a start: the oldest open recording, or the newest recording when none is open."""
+        """W on a start: the oldest open recording, at most ``RECENT_WINDOW`` before the newest recording
+        (older open ones start long-open); the newest recording when none is open."""
         open_now = await self._list_open()
-        times = [t for r in open_now if (t := invoked(r))]
-        if times:
-            self.start = min(times)
-        else:
-            page = await self._page(1, per_page=1, sort_order="DESC")
-            newest = [t for r in page.recordings if (t := invoked(r))]
-            self.start = max(newest) if newest else None
+        page = await self._page(1, per_page=1, sort_order="DESC")
+        newest = max((t for r in page.recordings if (t := invoked(r))), default=None)
+        open_times = [t for r in open_now if (t := invoked(r))]
+        if newest is not None:
+            self.newest = newest
+            start = min(open_times) if open_times else newest
+            self.start = max(start, newest - RECENT_WINDOW)
+        elif open_times:
+            self.start = min(open_times)
+        for recording in open_now:
+            moment = invoked(recording)
+            if self.start is not None and moment is not None and moment < self.start - VISIBILITY_MARGIN:
+                self.long_open[recording["id"]] = recording
         self.anchored = True
 
     async def poll(self) -> Snapshot:
