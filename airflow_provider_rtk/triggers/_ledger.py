@@ -354,7 +354,8 @@ class LedgerStore:
         return [label for label, _ in self._accessors if label]
 
     async def load(self) -> object:
-        """The least advanced saved state over the watched assets, or None."""
+        """The least advanced saved state over the watched assets, or None. Tidies the assets' keys."""
+        await self._tidy()
         states: list[Mapping[str, Any]] = []
         for label, accessor in self._accessors:
             try:
