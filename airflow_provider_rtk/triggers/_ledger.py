@@ -6,7 +6,8 @@ without a gap), and the few finished recordings invoked within the visibility ma
 listed in a watched status is reported when it was seen open before (it finished since), or when it is
 newer than the coverage (first seen); a finished recording invoked before the coverage was judged when it
 was listed then. So the saved value grows with the open recordings of the app (about 40 bytes each, in
-the watched meeting when one is set), never with the finished ones: 1,000 open recordings take ~40 KB.
+the watched meeting when one is set) and the finished ones invoked within the visibility margin (10 s) of
+the newest (about 60 bytes each), never with the finished history: 1,000 open recordings take ~40 KB.
 
 When a listing starts after the coverage (a restart, or a watch joining a running shared poll), the ledger
 records the gap; the watcher lists it on the side (``_watch.SideRequests``) and hands the result to

@@ -160,6 +160,8 @@ class SideRequests:
     def take(self) -> list[tuple[str, Any, Any]]:
         """The finished requests since the last call: ``("gap", Gap, views)`` or ``("ids", ids, views)``."""
         done, self._done = self._done, []
+        if any(kind == "gap" and argument == self.gap_in_flight for kind, argument, _ in done):
+            self.gap_in_flight = None  # judged now: a gap still open after it is asked for again
         return done
 
     def _submit(self, kind: str, argument: Any) -> None:
@@ -183,8 +185,6 @@ class SideRequests:
                         self._name,
                         "catching up",
                     )
-                    if self.gap_in_flight == argument:
-                        self.gap_in_flight = None
                 else:
                     ids: list[str] = argument
                     views = await retry_until_done(

@@ -82,8 +82,11 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
     Requests per poll are bounded by the work that can still change, not by how long one recording stays
     open: ``ceil(window / 100) + ceil(long-open / 100) + long-open that finished + newly ERRORED``, where the
     window holds the recordings invoked since the oldest open one but at most in the last hour, and
-    long-open are the recordings open for longer than that. The saved state holds the app's open
-    recordings (about 40 bytes each) and a few finished ones, never the finished history.
+    long-open are the recordings open for longer than that. Rarely, a watcher adds its own requests: the
+    listing of a gap before the shared window (after a restart, or for ``lookback``) and one GET per
+    recording it saw open that finished while it was away. The saved state holds the app's open recordings
+    (about 40 bytes each) and the finished ones invoked within 10 s of the newest, never the finished
+    history (see ``_ledger``).
 
     Transient errors (no response, 429, 5xx) never end the watch: polls back off up to ``max_backoff``,
     honouring ``Retry-After``. Other errors (401, 403, 404, a connection without token) are logged as errors
