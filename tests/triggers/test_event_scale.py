@@ -232,7 +232,7 @@ def test_list_requests_count_is_visible(emulator):
     emulator.seed_recording(status="UPLOADED")
 
     async def go() -> None:
-        running = start(watch())
+        running = start(watch(lookback=0))  # no lookback: no gap listing beside the polls
         await polls(emulator, 8)
         await running.stop()
 
