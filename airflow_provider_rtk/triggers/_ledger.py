@@ -361,6 +361,9 @@ class LedgerStore:
         for label, accessor in self._accessors:
             try:
                 value = await _aget(accessor, self._key)
+            except ValueError as exc:
+                self._refuse(exc)
+                return None
             except Exception as exc:
                 log.warning(
                     "%s: could not read the saved state of asset %s (%s); not using it", self.name, label, exc
@@ -373,6 +376,18 @@ class LedgerStore:
         chosen = min(states, key=_progress)
         self._saved = json.dumps(chosen, sort_keys=True) if len(states) == len(self._accessors) else None
         return chosen
+
+    def _refuse(self, exc: BaseException) -> None:
+        """The store has several assets and no per-asset accessors this code can reach: say so, loudly, with
+        what to change, and keep the state in memory (a restart then repeats the last ``lookback``)."""
+        log.error(
+            "%s: the asset state store refused to choose among the watched assets (%s): the state is NOT "
+            "saved. Give each asset's watcher distinct trigger arguments (e.g. another poll_interval) or "
+            "declare the assets in separate DAG files, so each trigger watches one asset",
+            self.name,
+            exc,
+        )
+        self._accessors = []
 
     def stage(self, state: dict[str, Any]) -> None:
         """The state to save at the next ``flush``."""

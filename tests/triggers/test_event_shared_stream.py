@@ -247,3 +247,37 @@ class TestTwoWatchedAssets:
             assert (name, live_key) in supervisor.rows  # another watcher of the asset, running
             index = json.loads(supervisor.rows[(name, INDEX_KEY)])
             assert set(index) == {live_key, own}
+
+
+def test_a_store_that_cannot_choose_an_asset_is_refused_loudly(emulator, caplog):
+    """An accessor with several assets and no reachable per-asset accessors (what Airflow's direct methods do
+    with two assets): an error saying what to change, never a silent downgrade; the watch goes on."""
+    caplog.set_level(logging.INFO)
+
+    class SeveralAssets:
+        async def aget(self, key: str, default: Any = None) -> Any:
+            raise ValueError(
+                "Task has 2 concrete inlets and outlets — use context['asset_state_store'][MY_ASSET]"
+            )
+
+        async def aset(self, key: str, value: Any) -> None:
+            raise AssertionError("a refused store is not written to")
+
+    recording = emulator.seed_recording(status="RECORDING")
+
+    async def go() -> list[str]:
+        trigger = watch()
+        trigger.asset_state_store = SeveralAssets()
+        running = Running(trigger.run())
+        await polls(emulator, 3)
+        await stop_recording(recording["id"])
+        await running.wait_for(1)
+        await running.stop()
+        return running.ids
+
+    assert asyncio.run(go()) == [recording["id"]]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "NOT saved" in errors[0]
+    assert "distinct trigger arguments" in errors[0]
+    assert "separate DAG files" in errors[0]
