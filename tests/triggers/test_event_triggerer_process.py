@@ -1,8 +1,8 @@
 """RealtimeKitRecordingEventTrigger in a real ``airflow triggerer`` process (Airflow 3.3): two assets watched
 with identical arguments in one DAG file (one trigger row), the asset state store through the triggerer's
-supervisor, shared streams with a subscriber queue of 2, and a restart (a long outage of a watcher's own
-requests is tested through Airflow's ``SharedStreamManager`` in ``test_event_shared_stream``). The metadata DB
-is the test session's SQLite file; the API is the emulator on loopback."""
+supervisor, a restart, and a long outage of a watcher's own requests while the shared poll goes on with a
+subscriber queue of 2 (``[triggerer] shared_stream_subscriber_queue_size``). The metadata DB is the test
+session's SQLite file; the API is the emulator on loopback."""
 
 from __future__ import annotations
 
@@ -204,8 +204,22 @@ def test_two_watched_assets_in_a_real_triggerer(emulator, deployment):
 
     hook.stop_recording(second["id"])  # finishes while no triggerer runs
     emulator.set_status(old["id"], "UPLOADED")  # so does the long-open one, outside the new shared window
+    # The watcher must fetch it by id; that fetch fails (503) until the fault is cleared below, while the
+    # shared poll goes on broadcasting a snapshot every 0.5 s to a subscriber queue of 2.
+    fetch_path = rf"/recordings/{old['id']}$"
+    emulator.add_fault(method="GET", path=fetch_path, status=503, times=None, duration=600)
     again = deployment()
     log2 = again.log_path  # type: ignore[attr-defined]
+
+    def failed_fetches() -> int:
+        return sum(1 for r in emulator.requests if r.path.endswith(old["id"]) and r.status == 503)
+
+    until(lambda: failed_fetches() >= 8, 180, "the watcher's fetch failing 8 times", log2)
+    polls_during_outage = emulator.count("GET", r"/recordings$")
+    until(lambda: emulator.count("GET", r"/recordings$") >= polls_during_outage + 10, 60, "more polls", log2)
+    assert all(old["id"] not in ids for ids in events_by_asset().values())  # not reported while failing
+    assert again.poll() is None
+    emulator.clear_faults()
     until(
         lambda: all({second["id"], old["id"]} <= set(ids) for ids in events_by_asset().values()),
         120,
@@ -223,6 +237,8 @@ def test_two_watched_assets_in_a_real_triggerer(emulator, deployment):
     assert "in memory" not in text
     assert "needs exactly one" not in text
     assert "resuming from the saved state" in text
+    assert "fetching finished recordings failing" in text  # logged by the watcher, naming its assets
+    assert failed_fetches() >= 8
     watcher_lines = [line for line in text.splitlines() if "RealtimeKit watch (" in line]
     assert watcher_lines
     assert all("'uploaded_a'" in line and "'uploaded_b'" in line for line in watcher_lines)
