@@ -61,6 +61,9 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # ``realtimekit://<account_id>/<app_id>/recordings``: Airflow validates and normalises these asset
+        # URIs with the sanitizer when a DAG declares one (a bad URI fails the DAG's parse).
+        "asset-uris": [{"schemes": ["realtimekit"], "handler": "airflow_provider_rtk.assets.sanitize_uri"}],
         "connection-types": [
             {
                 "connection-type": "realtimekit",

@@ -1,10 +1,12 @@
 """Archive every recording of the app as soon as it is uploaded, and write its summary: no sensor at all.
 
 The DAG is scheduled on an asset watched by ``RealtimeKitRecordingEventTrigger``: the triggerer polls the
-app (one request per poll for the whole app) and turns each recording that reaches UPLOADED, whoever
-started it (Airflow, the meeting host, auto-record), into an asset event, which starts a run of this DAG.
-Airflow folds events stored together (recordings uploaded in the same poll) into one run, so the run maps
-one ``archive`` task per recording it was triggered by. Runs have no logical date and use none.
+app (one request per poll in steady state, whatever the length of its recordings) and reports each
+recording that reaches UPLOADED, whoever started it (Airflow, the meeting host, auto-record), as an asset
+event, which starts a run of this DAG. On Airflow 3.1-3.3 one event carries every recording of one poll
+(so none waits for the asset's next event); from 3.4 each recording is an event, and Airflow may fold
+several into one run. Either way the run maps one ``archive`` task per recording it was triggered by
+(``recording_ids_from_asset_events`` reads both shapes). Runs have no logical date and use none.
 
 Delivery is exactly once in steady state and at least once around a triggerer restart (see the trigger's
 docstring per Airflow version): archiving is idempotent (``if_exists="skip"``), so a repeated event costs

@@ -44,15 +44,22 @@ def context(*events: AssetEventDagRunReferenceResult) -> dict[str, Any]:
     return {"triggering_asset_events": TriggeringAssetEventsAccessor.build(events)}
 
 
-def trigger_payloads(emulator: Any, count: int) -> list[dict[str, Any]]:
-    """Real payloads: what the event trigger yields for ``count`` uploaded recordings."""
+def recordings_in(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(payload["recordings"]) if "recordings" in payload else [payload]
+
+
+def trigger_events(emulator: Any, count: int) -> list[dict[str, Any]]:
+    """Real event payloads: what the event trigger yields for ``count`` uploaded recordings (one batch per
+    poll on Airflow < 3.4, one event per recording from 3.4)."""
     for _ in range(count):
         emulator.seed_recording(status="UPLOADED")
 
     async def go() -> list[dict[str, Any]]:
         trigger = RealtimeKitRecordingEventTrigger(poll_interval=0.05, lookback=3600)
         stream = trigger.run()
-        payloads = [(await anext(stream)).payload for _ in range(count)]
+        payloads: list[dict[str, Any]] = []
+        while sum(len(recordings_in(p)) for p in payloads) < count:
+            payloads.append((await anext(stream)).payload)
         with contextlib.suppress(StopAsyncIteration):
             await stream.aclose()
         return payloads
@@ -60,13 +67,19 @@ def trigger_payloads(emulator: Any, count: int) -> list[dict[str, Any]]:
     return asyncio.run(go())
 
 
+def trigger_payloads(emulator: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(event payloads, the recordings they carry)`` for ``count`` uploaded recordings."""
+    events = trigger_events(emulator, count)
+    return events, [r for p in events for r in recordings_in(p)]
+
+
 def test_uri():
     assert URI == "realtimekit://acc/app/recordings"
 
 
 def test_recordings_from_the_trigger_events_of_a_run(emulator):
-    payloads = trigger_payloads(emulator, 2)
-    ctx = context(*(asset_event(p, aliases=("rtk",)) for p in payloads))
+    events, payloads = trigger_payloads(emulator, 2)
+    ctx = context(*(asset_event(p, aliases=("rtk",)) for p in events))
     recordings = recordings_from_asset_events(ctx)
     assert recordings == payloads  # each once, though reachable through the alias too
     assert recording_ids_from_asset_events(ctx) == [p["id"] for p in payloads]
@@ -75,6 +88,67 @@ def test_recordings_from_the_trigger_events_of_a_run(emulator):
     with pytest.raises(RealtimeKitError, match="found 2"):
         recording_from_asset_event(ctx)
     assert recording_from_asset_event(context(asset_event(payloads[0]))) == payloads[0]
+
+
+@pytest.mark.parametrize("shape", ["batch", "per_recording"])
+def test_both_event_shapes_read_alike(shape):
+    recordings = [
+        {"id": f"r{i}", "status": "UPLOADED", "output_file_name": f"r{i}.mp4", "download_url": None}
+        for i in range(3)
+    ]
+    if shape == "batch":  # two polls: one batch of two, one of one
+        events = [
+            asset_event({"recordings": recordings[:2], "count": 2}),
+            asset_event({"recordings": recordings[2:], "count": 1}),
+        ]
+    else:
+        events = [asset_event(r) for r in recordings]
+    ctx = context(*events)
+    assert recordings_from_asset_events(ctx) == recordings
+    assert recording_ids_from_asset_events(ctx) == ["r0", "r1", "r2"]
+    assert recording_from_asset_event(context(events[-1])) == recordings[2]
+    # a repeated event (at least once across a restart) yields each recording once
+    assert recording_ids_from_asset_events(context(*events, *events)) == ["r0", "r1", "r2"]
+
+
+class TestAssetUri:
+    """The ``realtimekit`` scheme in the provider info: Airflow validates and normalises these URIs."""
+
+    def test_airflow_loads_the_sanitizer_from_the_provider_info(self):
+        """Airflow 3.2+ reads it through the task SDK's providers manager, 3.1 through the core one."""
+        from airflow_provider_rtk.assets import sanitize_uri
+
+        try:
+            from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as Manager
+        except ImportError:  # Airflow 3.1
+            from airflow.providers_manager import ProvidersManager as Manager  # type: ignore[assignment]
+
+        assert Manager().asset_uri_handlers["realtimekit"] is sanitize_uri
+
+    def test_a_good_uri_is_accepted_and_normalised(self):
+        assert Asset("realtimekit://acc/app/recordings").uri == URI
+        assert Asset("realtimekit://acc/app/recordings/").uri == URI
+        uuid_app = "2a95132c-1573-2412-d22c-1476fa83f27a"
+        account = "023e105f4ecef8ad9ca31a8372d0c353"
+        assert Asset(recordings_asset_uri(account, uuid_app)).uri == recordings_asset_uri(account, uuid_app)
+
+    @pytest.mark.parametrize(
+        ("uri", "message"),
+        [
+            ("realtimekit://acc/app", "path must be /<app_id>/recordings"),
+            ("realtimekit://acc/app/meetings", "path must be /<app_id>/recordings"),
+            ("realtimekit://acc/app/recordings/extra", "path must be /<app_id>/recordings"),
+            ("realtimekit://acc:443/app/recordings", "no user, password or port"),
+            ("realtimekit://acc/app/recordings?x=1", "no query or fragment"),
+            ("realtimekit://ac_c/app/recordings", "account_id"),
+            ("realtimekit:///app/recordings", "account_id"),
+            ("realtimekit://acc/a%20pp/recordings", "app_id"),
+        ],
+    )
+    def test_a_bad_uri_fails_with_what_is_expected(self, uri, message):
+        with pytest.raises(ValueError, match=message) as info:
+            Asset(uri)
+        assert "realtimekit://<account_id>/<app_id>/recordings" in str(info.value)
 
 
 def test_events_not_from_the_trigger_and_manual_runs_carry_no_recording():
@@ -92,12 +166,12 @@ class TestDownloadFromAssetEvent:
 
         from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 
-        payloads = trigger_payloads(emulator, 2)
+        events, payloads = trigger_payloads(emulator, 2)
         operator = RealtimeKitDownloadRecordingOperator(
             task_id="archive", from_asset_event=True, destination=f"{tmp_path}/", include_audio=False
         )
         outlet_events = OutletEventAccessors()
-        ctx = {**context(*(asset_event(p) for p in payloads)), "outlet_events": outlet_events}
+        ctx = {**context(*(asset_event(p) for p in events)), "outlet_events": outlet_events}
         uris = operator.execute(ctx)  # type: ignore[arg-type]
         assert sorted(uris) == sorted(f"file://{tmp_path}/{p['output_file_name']}" for p in payloads)
         extra = outlet_events[operator.outlets[0]].extra

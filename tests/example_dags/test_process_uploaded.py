@@ -95,3 +95,42 @@ def test_a_run_without_events_or_param_does_nothing(emulator, archive_root, run)
     assert result.state == "success", result.task_states
     assert result.xcoms["uploaded_recordings"] == []
     assert not archive_root.exists() or not any(archive_root.rglob("*"))
+
+
+@pytest.mark.parametrize("shape", ["batch", "per_recording"])
+def test_the_run_maps_every_recording_of_its_events_whatever_their_shape(emulator, shape):
+    """The DAG's first task, called with the triggering events Airflow builds (its own accessor class)."""
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    from airflow_provider_rtk.testing.dags import load_dag
+
+    recordings = [{"id": f"rec-{i}", "status": "UPLOADED", "download_url": None} for i in range(3)]
+    payloads: list[Any] = (
+        [{"recordings": recordings[:2], "count": 2}, {"recordings": recordings[2:], "count": 1}]
+        if shape == "batch"
+        else recordings
+    )
+    uri = f"realtimekit://{emulator.account_id}/{emulator.app_id}/recordings"
+    events = [
+        AssetEventDagRunReferenceResult(
+            asset={"name": uri, "uri": uri, "extra": {}},
+            extra={"from_trigger": True, "payload": payload},
+            source_task_id=None,
+            source_dag_id=None,
+            source_run_id=None,
+            source_map_index=None,
+            source_aliases=[],
+            timestamp=datetime.now(UTC),
+        )
+        for payload in payloads
+    ]
+    dag = load_dag(DAG_FILE, DAG_ID)
+    task = dag.get_task("uploaded_recordings")
+    context = {
+        "triggering_asset_events": TriggeringAssetEventsAccessor.build(events),
+        "params": {"recording_id": None},
+    }
+    assert task.python_callable(**context) == ["rec-0", "rec-1", "rec-2"]
+    context["params"] = {"recording_id": "manual"}
+    assert task.python_callable(**context) == ["rec-0", "rec-1", "rec-2", "manual"]

@@ -348,6 +348,8 @@ def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
         "httpx",
         "airflow_provider_rtk.triggers._poller",
         "airflow_provider_rtk.triggers._watch",
+        "airflow_provider_rtk.triggers._window",
+        "airflow_provider_rtk.triggers._ledger",
         "tenacity",
         "airflow_provider_rtk._core.retry",
         "airflow_provider_rtk._core.wire",

@@ -59,16 +59,26 @@ class FakeAssetStateStore:
         self.writes += 1
 
 
+def recordings_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recordings one event carries: a batch (``{"recordings": [...]}``) or one recording."""
+    return list(payload["recordings"]) if "recordings" in payload else [payload]
+
+
 class Running:
-    """A trigger's event stream consumed in a task, as the triggerer consumes it; ``stop()`` cancels it."""
+    """A trigger's event stream consumed in a task, as the triggerer consumes it; ``stop()`` cancels it.
+
+    ``events`` are the recordings reported, whichever event shape carried them; ``payloads`` the events.
+    """
 
     def __init__(self, stream: AsyncIterator[TriggerEvent]) -> None:
         self.events: list[dict[str, Any]] = []
+        self.payloads: list[dict[str, Any]] = []
         self.task = asyncio.create_task(self._consume(stream))
 
     async def _consume(self, stream: AsyncIterator[TriggerEvent]) -> None:
         async for event in stream:
-            self.events.append(event.payload)
+            self.payloads.append(event.payload)
+            self.events.extend(recordings_of(event.payload))
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> None:
         await until(lambda: len(self.events) >= count or self.task.done(), timeout)
@@ -220,8 +230,11 @@ class TestEvents:
 
         events, requests = asyncio.run(go())
         assert [e["id"] for e in events] == [active["id"]]
-        listings = [r for r in requests if r.query.get("status") != [OPEN_FILTER]]
-        assert len(requests) - len(listings) == 1  # one anchor request, at the start
+        anchors = [
+            r for r in requests if r.query.get("status") == [OPEN_FILTER] or r.query.get("per_page") == ["1"]
+        ]
+        assert len(anchors) == 2  # the start: the open recordings, the newest recording
+        listings = [r for r in requests if r not in anchors]
         cutoff = ago(days=1)
         for request in listings:
             since = datetime.fromisoformat(request.query["start_time"][0].replace("Z", "+00:00"))
@@ -351,8 +364,10 @@ class TestRestarts:
         before, after, expected = asyncio.run(go())
         assert sorted(before) == sorted(r["id"] for r in first[:2])
         assert sorted(after) == sorted(expected)
-        state = next(iter(store.values.values()))
-        assert set(json.loads(state)) == {"v", "since", "reported"}
+        state = json.loads(store.values[watch()._store()._key])
+        assert state["v"] == 2
+        assert state["open"] == {}  # nothing open: the saved value holds no finished history
+        assert set(json.loads(store.values["realtimekit_watch_index"])) == {watch()._store()._key}
 
     def test_a_hard_stop_right_after_an_event_repeats_it_but_never_loses_it(self, emulator):
         store = FakeAssetStateStore()
