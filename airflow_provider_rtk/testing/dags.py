@@ -420,7 +420,7 @@ def _scheduling_asset(dag_id: str, models: list[Any], asset: Any) -> Any:
                 "asset event can trigger it"
             )
         raise ValueError(f"asset: DAG {dag_id!r} is scheduled on several assets {found}: pass one of them")
-    keys = {asset} if isinstance(asset, str) else {getattr(asset, "uri", None), getattr(asset, "name", None)}
+    keys: set[Any] = {asset} if isinstance(asset, str) else {getattr(asset, "uri", None), getattr(asset, "name", None)}
     for model in models:
         if model.uri in keys or model.name in keys:
             return model
@@ -521,13 +521,13 @@ def _captured_errors() -> Iterator[dict[str, TaskError]]:
 
     supervisor.run_task_in_process = run_task_in_process
     if run_trigger is not None:
-        dag_module._run_inline_trigger = run_inline_trigger  # type: ignore[attr-defined]
+        dag_module._run_inline_trigger = run_inline_trigger  # type: ignore[attr-defined,assignment,unused-ignore]
     try:
         yield errors
     finally:
         supervisor.run_task_in_process = run_task
         if run_trigger is not None:
-            dag_module._run_inline_trigger = run_trigger  # type: ignore[attr-defined]
+            dag_module._run_inline_trigger = run_trigger  # type: ignore[attr-defined,unused-ignore]
 
 
 def _state(value: Any) -> str | None:
@@ -544,7 +544,7 @@ def _result(dag_id: str, run: Any, errors: Mapping[str, TaskError]) -> DagRunRes
 
     tis = run.get_task_instances()
     with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run.run_id, key="return_value")
+        rows: Any = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run.run_id, key="return_value")
         xcoms = {_key(row.task_id, row.map_index): XComModel.deserialize_value(row) for row in rows}
     states = {_key(ti.task_id, ti.map_index): _state(ti.state) for ti in tis}
     return DagRunResult(

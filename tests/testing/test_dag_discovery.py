@@ -21,7 +21,7 @@ RunDag = Callable[..., "DagRunResult"]
 
 # Two DAGs, neither bound to a module-level name: a @dag function called without assignment, and a
 # `with DAG(...):` block without `as`.
-TWO_UNBOUND = '''
+TWO_UNBOUND = """
 from airflow.sdk import DAG, dag, task
 
 
@@ -43,7 +43,7 @@ with DAG("kit_with_no_as", schedule=None):
         return "from the with-block DAG"
 
     hello()
-'''
+"""
 
 
 def test_a_decorated_dag_called_without_assignment_runs(
@@ -100,13 +100,17 @@ def test_an_unknown_dag_id_is_an_error_listing_the_dags_found(
 
 def test_a_file_without_dags_is_an_error(realtimekit_run_dag: RunDag, tmp_path: Path) -> None:
     # Mentions airflow and dag, so the DagBag imports it, but creates no DAG (the function is never called).
-    path = write_dag(tmp_path, "from airflow.sdk import dag\n\n\n@dag(schedule=None)\ndef never():\n    pass\n")
+    path = write_dag(
+        tmp_path, "from airflow.sdk import dag\n\n\n@dag(schedule=None)\ndef never():\n    pass\n"
+    )
     with pytest.raises(LookupError, match="found no DAG in"):
         realtimekit_run_dag(path)
 
 
 def test_an_import_error_names_the_file_and_the_error(realtimekit_run_dag: RunDag, tmp_path: Path) -> None:
-    path = write_dag(tmp_path, "from airflow.sdk import DAG\n\nwith DAG('kit_broken', schedule=None):\n    1 / 0\n")
+    path = write_dag(
+        tmp_path, "from airflow.sdk import DAG\n\nwith DAG('kit_broken', schedule=None):\n    1 / 0\n"
+    )
     with pytest.raises(ImportError, match="ZeroDivisionError") as caught:
         realtimekit_run_dag(path)
     assert str(path) in str(caught.value)
