@@ -420,7 +420,9 @@ def _scheduling_asset(dag_id: str, models: list[Any], asset: Any) -> Any:
                 "asset event can trigger it"
             )
         raise ValueError(f"asset: DAG {dag_id!r} is scheduled on several assets {found}: pass one of them")
-    keys: set[Any] = {asset} if isinstance(asset, str) else {getattr(asset, "uri", None), getattr(asset, "name", None)}
+    keys: set[Any] = {asset}
+    if not isinstance(asset, str):
+        keys = {getattr(asset, "uri", None), getattr(asset, "name", None)} - {None}
     for model in models:
         if model.uri in keys or model.name in keys:
             return model
