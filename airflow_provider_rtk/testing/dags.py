@@ -198,8 +198,8 @@ def run_dag(
         one asset event, stored as the triggerer stores an event of ``RealtimeKitRecordingEventTrigger``
         (``extra={"from_trigger": True, "payload": ...}``, through Airflow's ``AssetManager``), with the
         recording's public fields (presigned URLs dropped, as the trigger does). An item is a recording
-        (the API's dict, e.g. from the emulator), a recording id (fetched through the RealtimeKit
-        connection) or a list of those (one event carrying those recordings, when
+        (the API's dict, e.g. from the emulator), a recording id (fetched through the
+        ``realtimekit_default`` connection) or a list of those (one event carrying those recordings, when
         ``airflow_provider_rtk.assets`` reads such events). The run is created as the scheduler creates an
         asset-triggered run (``run_type`` ``asset_triggered``, no logical date, ``run_after`` the last
         event's time) with the events as its ``consumed_asset_events``, so tasks see them in
