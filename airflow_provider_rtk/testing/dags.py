@@ -222,7 +222,8 @@ def run_dag(
         bag = _sync(path)
         dag = _pick(bag, path, dag_id)
         if asset_events is not None:
-            event_ids = _store_asset_events(dag.dag_id, [_payload(item) for item in asset_events], asset)
+            target = _target_asset(dag.dag_id, asset)  # before any request for a recording id
+            event_ids = _store_asset_events(target, [_payload(item) for item in asset_events])
             created = stack.enter_context(_asset_triggered_run(event_ids))
         errors = stack.enter_context(_captured_errors())
         run = dag.test(logical_date=logical_date, run_conf=dict(conf) if conf else None)
@@ -378,10 +379,8 @@ def _payload(item: Any) -> dict[str, Any]:
     )
 
 
-def _store_asset_events(dag_id: str, payloads: list[dict[str, Any]], asset: Any) -> list[int]:
-    """Store one asset event per payload for the DAG's scheduling asset, as the triggerer does for an
-    event trigger's ``TriggerEvent`` (``AssetManager.register_asset_change``); the events' ids."""
-    from airflow.assets.manager import AssetManager
+def _target_asset(dag_id: str, asset: Any) -> tuple[str, str]:
+    """``(name, uri)`` of the DAG's scheduling asset the events are for (see ``_scheduling_asset``)."""
     from airflow.models.asset import AssetModel, DagScheduleAssetReference
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -396,13 +395,29 @@ def _store_asset_events(dag_id: str, payloads: list[dict[str, Any]], asset: Any)
             )
         )
         target = _scheduling_asset(dag_id, models, asset)
+        return str(target.name), str(target.uri)
+
+
+def _store_asset_events(target: tuple[str, str], payloads: list[dict[str, Any]]) -> list[int]:
+    """Store one asset event per payload for the asset ``(name, uri)``, as the triggerer does for an
+    event trigger's ``TriggerEvent`` (``AssetManager.register_asset_change``); the events' ids."""
+    from airflow.assets.manager import AssetManager
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    name, uri = target
+    with create_session() as session:
+        model = session.scalars(
+            select(AssetModel).where(AssetModel.name == name, AssetModel.uri == uri)
+        ).one()
         ids = []
         for payload in payloads:
             event = AssetManager.register_asset_change(
-                asset=target, extra={"from_trigger": True, "payload": payload}, session=session
+                asset=model, extra={"from_trigger": True, "payload": payload}, session=session
             )
             if event is None:
-                raise RuntimeError(f"Airflow stored no asset event for {target.uri}")
+                raise RuntimeError(f"Airflow stored no asset event for {uri}")
             session.flush()
             ids.append(int(event.id))
     return ids

@@ -256,3 +256,12 @@ def test_a_dag_on_several_assets_needs_asset_and_gets_the_events_on_it(
     result = realtimekit_run_dag(path, asset_events=[recording], asset="realtimekit://acc/two/recordings")
     result.assert_success()
     assert result.xcoms["ids"] == {"one": [], "two": [recording["id"]]}
+
+
+def test_the_asset_is_checked_before_any_recording_is_fetched(
+    realtimekit_emulator: RealtimeKitEmulator, realtimekit_run_dag: RunDag, tmp_path: Path
+) -> None:
+    path = write_dag(tmp_path, TWO_ASSETS.replace("kit_two_assets", "kit_two_assets_ids"))
+    with pytest.raises(ValueError, match="scheduled on several assets"):
+        realtimekit_run_dag(path, asset_events=["5bd1a1a2-3f0c-4f37-9a36-9d1c0e0b7a11"])
+    assert realtimekit_emulator.requests == []
