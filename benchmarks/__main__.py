@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
     "deferred": ("benchmarks.deferred_waits", "Deferred waits", _rich_or_run(sizes=(10, 100, 1000))),
     "download": ("benchmarks.download", "Recording download", _rich_or_run()),
     "event": ("benchmarks.event_trigger", "Event trigger", _rich_or_run()),
+    "dags": ("benchmarks.dag_tests", "DAG tests", _rich_or_run()),
 }
 ALIASES = {"hook_overhead": "hook", "import_cost": "import", "deferred_waits": "deferred"}
 

@@ -131,3 +131,56 @@ def test_users_dag_test_runs_in_a_fresh_session(tmp_path: Path, conftest_imports
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert "2 passed" in result.stdout
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # not the default home's DB
+
+
+def test_a_failed_dag_test_shows_the_task_exception_in_pytest_output(tmp_path: Path) -> None:
+    """What a user reads when their DAG test fails: the failed task's exception in the assertion itself,
+    not only in the captured log."""
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "archive_one.py").write_text(
+        textwrap.dedent(
+            """
+            from airflow.sdk import dag
+
+            from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
+
+
+            @dag(schedule=None)
+            def archive_one():
+                RealtimeKitDownloadRecordingOperator(
+                    task_id="archive",
+                    recording_id="7d3c2f6e-0a8e-4a55-9d55-2b0e3c9f1a11",
+                    destination="{{ var.value.archive }}",
+                )
+
+
+            archive_one()
+            """
+        )
+    )
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]\n')
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+
+            def test_archive(realtimekit_emulator, realtimekit_run_dag, tmp_path):
+                dag_file = Path(__file__).parent / "dags" / "archive_one.py"
+                result = realtimekit_run_dag(dag_file, variables={"archive": str(tmp_path)})
+                result.assert_success()
+            """
+        )
+    )
+    result = _fresh_pytest(tmp_path, "test_user.py", "-p", "no:logging", "--show-capture=no")
+    assert result.returncode == 1, result.stdout[-5000:] + result.stderr[-5000:]
+    assert "1 failed" in result.stdout
+    shown = [line for line in result.stdout.splitlines() if line.startswith("E ")]
+    assert any("archive: failed: RealtimeKitNotFoundError" in line for line in shown), result.stdout[-5000:]
+    assert any("7d3c2f6e-0a8e-4a55-9d55-2b0e3c9f1a11 not found (HTTP 404)" in line for line in shown)
+
+
+def test_the_plugin_registers_its_marker(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]\n')
+    result = _fresh_pytest(tmp_path, "--markers")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "@pytest.mark.realtimekit_emulator(lifecycle=None, **settings)" in result.stdout
