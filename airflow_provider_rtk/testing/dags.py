@@ -343,7 +343,7 @@ def _check_asset_events(items: Sequence[AssetEventItem], logical_date: datetime 
 
 def _public(recording: Mapping[str, Any] | str) -> dict[str, Any]:
     """What the event trigger puts in an event for a recording: its public fields, no URL, no secret."""
-    from airflow_provider_rtk._redact import clean_recording, without_download_urls
+    from airflow_provider_rtk._core.redact import clean_recording, without_download_urls
 
     if isinstance(recording, str):
         from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
