@@ -79,6 +79,8 @@ T = TypeVar("T")
 
 #: HTTP statuses with which the API refuses an action the recording's state does not allow.
 _STATE_REFUSALS: Final = frozenset({400, 409, 422})
+#: Statuses in which pause and resume apply (the bot has joined and the recording is not over).
+_ACTIONABLE: Final = frozenset({"RECORDING", "PAUSED"})
 
 
 def _recording_request(recording_id: str) -> ApiRequest:
@@ -312,8 +314,9 @@ class RealtimeKitHook(BaseHook):
                 recording = self.wait_for_status(
                     recording_id, STARTED_STATUSES, timeout=startup_timeout, poll_interval=poll_interval
                 )
-                if recording["status"] not in done:
-                    return self._send_action(recording_id, action)
+            if recording["status"] in _ACTIONABLE and recording["status"] not in done:
+                # The bot joined after the refusal (or while we waited for it): the action applies now.
+                return self._send_action(recording_id, action)
             if recording["status"] not in done:
                 raise
             log.info(

@@ -42,6 +42,15 @@ def get_path(recording_id: str) -> str:
     return rf"/recordings/{recording_id}$"
 
 
+def statuses_seen(emulator: RealtimeKitEmulator, recording_id: str) -> list[str]:
+    """The status each answered GET of ``recording_id`` showed, in order."""
+    return [
+        r.response_json["data"]["status"]
+        for r in emulator.requests
+        if r.method == "GET" and r.path.endswith(f"/recordings/{recording_id}") and r.status == 200
+    ]
+
+
 def when(condition: Callable[[], bool], action: Callable[[], None]) -> threading.Thread:
     """Run ``action`` in a thread as soon as ``condition`` holds (polled every 10 ms, for up to 30 s)."""
     done = threading.Event()
@@ -154,6 +163,18 @@ class TestBotJoin:
         assert paused["status"] == "PAUSED"
         statuses = [r.status for r in slow_bot.requests if r.method == "PUT"]
         assert statuses == [400, 200]  # refused while INVOKED, sent again once RECORDING
+
+    def test_a_bot_that_joins_between_the_refusal_and_the_look_gets_the_action_sent_again(
+        self, slow_bot, bot_hook
+    ):
+        rid = bot_hook.start_recording(str(uuid.uuid4()))["id"]
+        slow_bot.add_fault(method="GET", path=get_path(rid), delay=0.5, times=1)
+        # The bot joins right after the pause is refused, while the hook's look at the recording is delayed.
+        when(lambda: slow_bot.count("PUT") >= 1, lambda: slow_bot.advance(3600))
+        paused = bot_hook.pause_recording(rid, poll_interval=0.05)
+        assert paused["status"] == "PAUSED"
+        assert [r.status for r in slow_bot.requests if r.method == "PUT"] == [400, 200]
+        assert statuses_seen(slow_bot, rid) == ["RECORDING"]  # the one look found it joined
 
     def test_resume_of_an_invoked_recording_finds_it_recording(self, slow_bot, bot_hook):
         rid = bot_hook.start_recording(str(uuid.uuid4()))["id"]
