@@ -1,9 +1,9 @@
 """Every fenced ``python`` and ``bash`` block in README.md and docs/*.md runs as written, on the emulator.
 
-* ``python`` blocks run on their own: the blocks of one page run in order in one fresh interpreter, each
-  in a fresh namespace, unless marked as continuing the page's previous python block (below); the
-  environment is restored after each block. ``realtimekit_default`` points at a running emulator and
-  ``AIRFLOW_HOME`` at the test home.
+* ``python`` blocks run on their own: all of them run in order in one fresh interpreter (importing
+  Airflow once), each in a namespace of its own unless marked as continuing its page's previous python
+  block (below); the environment is restored after each block. ``realtimekit_default`` points at a
+  running emulator and ``AIRFLOW_HOME`` at the test home.
 * ``bash`` blocks run one by one with ``bash -euo pipefail`` in an empty folder, with the same
   environment and this virtualenv's ``bin`` first on ``PATH``.
 * A marker on the line right before a fence changes that; a block without one must run alone:
@@ -117,11 +117,11 @@ _RUNNER = textwrap.dedent(
             namespace = {"__name__": "__main__"}
         saved = dict(os.environ)
         try:
-            # Padded so that tracebacks give README.md's own line numbers.
-            exec(compile("\\n" * block["line"] + block["code"], sys.argv[2], "exec"), namespace)
-            result = {"line": block["line"], "error": None}
+            # Padded so that tracebacks give the page's own line numbers.
+            exec(compile("\\n" * block["line"] + block["code"], block["path"], "exec"), namespace)
+            result = {"id": block["id"], "error": None}
         except BaseException:
-            result = {"line": block["line"], "error": traceback.format_exc()}
+            result = {"id": block["id"], "error": traceback.format_exc()}
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -143,38 +143,39 @@ def emulator_env() -> Iterator[dict[str, str]]:
         yield _env(emulator)
 
 
-def _run_page(page: str, emulator_env: dict[str, str], workdir: Path) -> dict[str, Any]:
-    """Run a page's python blocks in order in one fresh interpreter; each block's error (or None) by id."""
-    blocks = [b for b in PYTHON if b.page == page and b.runs_here]
-    if not blocks:
-        return {}
-    runnable = [{"line": b.line, "code": b.code, "continues": b.marker == "continues"} for b in blocks]
+@pytest.fixture(scope="module")
+def python_results(emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run every page's python blocks in order in one fresh interpreter (each block in a namespace of its
+    own unless it continues the previous one): each block's error (or None), by block id."""
+    workdir = tmp_path_factory.mktemp("readme-python")
+    runnable = [
+        {
+            "id": b.id,
+            "path": str(REPO / b.page),
+            "line": b.line,
+            "code": b.code,
+            "continues": b.marker == "continues",
+        }
+        for b in PYTHON
+        if b.runs_here
+    ]
     (workdir / "blocks.json").write_text(json.dumps(runnable))
     (workdir / "runner.py").write_text(_RUNNER)
     done = subprocess.run(
-        [sys.executable, "runner.py", "blocks.json", str(REPO / page)],
+        [sys.executable, "runner.py", "blocks.json"],
         cwd=workdir,
         env=emulator_env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     results = {}
     for line in done.stdout.splitlines():
         if line.startswith("README-BLOCK "):
             result = json.loads(line.removeprefix("README-BLOCK "))
-            results[f"{page}:{result['line']}:python"] = result["error"]
+            results[result["id"]] = result["error"]
     assert len(results) == len(runnable), done.stdout[-3000:] + done.stderr[-3000:]
-    return results
-
-
-@pytest.fixture(scope="module")
-def python_results(emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every page's python blocks, page by page (one interpreter each): each block's error (or None)."""
-    results: dict[str, Any] = {}
-    for page in dict.fromkeys(b.page for b in PYTHON):
-        results.update(_run_page(page, emulator_env, tmp_path_factory.mktemp("readme-python")))
     return results
 
 
@@ -310,3 +311,31 @@ def test_marker_parsing() -> None:
     assert (continuing.marker, continuing.runs_here) == ("continues", True)
     with pytest.raises(ValueError, match="right before a fence"):
         parse("<!-- readme-test: skip (why) -->\n\n```bash\ntrue\n```")
+
+
+def test_a_block_sees_an_earlier_blocks_names_only_when_it_continues_it(tmp_path: Path) -> None:
+    """The runner gives each block a namespace of its own: ``NameError: dag`` unless marked ``continues``."""
+    blocks = [
+        {"id": "a", "path": "a.md", "line": 1, "code": "dag = 1\n", "continues": False},
+        {"id": "b", "path": "a.md", "line": 5, "code": "dag\n", "continues": False},
+        {"id": "c", "path": "a.md", "line": 9, "code": "x = 2\n", "continues": False},
+        {"id": "d", "path": "a.md", "line": 13, "code": "assert x == 2\n", "continues": True},
+    ]
+    (tmp_path / "blocks.json").write_text(json.dumps(blocks))
+    (tmp_path / "runner.py").write_text(_RUNNER)
+    done = subprocess.run(
+        [sys.executable, "runner.py", "blocks.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    results = {
+        r["id"]: r["error"] for r in map(json.loads, re.findall(r"^README-BLOCK (.*)$", done.stdout, re.M))
+    }
+    assert results["a"] is None
+    assert "NameError: name 'dag' is not defined" in results["b"]
+    assert 'File "a.md", line 6' in results["b"]
+    assert results["c"] is None
+    assert results["d"] is None
