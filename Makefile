@@ -71,3 +71,31 @@ $(E2E_STAMP): pyproject.toml
 .PHONY: e2e
 e2e: $(E2E_STAMP)
 	$(E2E_VENV)/bin/python -m pytest tests/e2e -p no:cacheprovider -v -s --timeout=1800 $(E2E_ARGS)
+
+# make dist: the sdist and the wheel in dist/ (uv build: the sdist, then the wheel built from it), checked:
+# twine check --strict, then .ci/check_dist.py (the wheel holds the whole package, py.typed, the pytest
+# plugin, the entry points and the LICENSE; the sdist the docs and the usual files).
+.PHONY: dist
+dist: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,dist]' "apache-airflow==$(AIRFLOW_VERSION)"
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python .ci/check_dist.py dist
+
+# make wheel-smoke: from a fresh clone of this commit, `make dist`, then the README's quickstart as written
+# (the built wheel, not editable, in a new virtualenv with Airflow pinned and constrained), then the
+# provider's listing, the emulator's HTTP answers and a user's DAG test with the shipped fixtures
+# (.ci/wheel-smoke; SMOKE_KEEP=1 keeps its folder).
+.PHONY: wheel-smoke
+wheel-smoke:
+	.ci/wheel-smoke
+
+# make test-py3.12 / test-py3.13: the fast tiers and the DAG tests (TEST_PY_PATHS) on another Python, with
+# Airflow $(AIRFLOW_VERSION), in .venv-py3.X; the interpreter is found by .ci/find-python (PATH, pyenv, uv).
+TEST_PY_PATHS ?= tests/unit tests/hooks tests/example_dags tests/test_user_dag_example.py \
+	tests/operators/test_recording_dags.py tests/download/test_dags.py
+.PHONY: test-py3.12 test-py3.13
+test-py3.12 test-py3.13: test-py%:
+	py="$$(.ci/find-python $*)" && $(MAKE) --no-print-directory test VENV=.venv-py$* PYTHON="$$py" \
+		RTK_LINT=0 PYTEST_ARGS="$(TEST_PY_PATHS)"

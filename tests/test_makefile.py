@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -78,3 +79,70 @@ def test_ci_requires_the_lint_tools_own_success_lines():
     assert "make test\n" in script
     for line in ("All checks passed!", "already formatted", "Success: no issues found"):
         assert line in script
+
+
+def test_make_dist_builds_then_checks_with_twine_strict_and_the_content_checker():
+    lines = _dry_run(
+        "dist", "-o", f"{sys.prefix}/.installed-{version('apache-airflow')}", f"VENV={sys.prefix}"
+    )
+    build = next(i for i, line in enumerate(lines) if "uv build" in line and "--out-dir dist" in line)
+    twine = next(i for i, line in enumerate(lines) if "twine check --strict dist/*" in line)
+    checker = next(i for i, line in enumerate(lines) if line.endswith(".ci/check_dist.py dist"))
+    assert build < twine < checker, lines
+    assert any("'.[test,dist]'" in line for line in lines), "the check tools come from the dist extra"
+
+
+def test_dist_tools_are_an_extra_not_runtime_dependencies():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert any(req.startswith("twine") for req in project["optional-dependencies"]["dist"])
+    assert not any(req.startswith(("twine", "build", "uv")) for req in project["dependencies"])
+
+
+def test_python_targets_run_the_fast_tiers_on_their_own_interpreter_and_virtualenv():
+    for minor in ("3.12", "3.13"):
+        recipe = " ".join(_dry_run(f"test-py{minor}")).replace("\\ ", "")
+        assert f'py="$(.ci/find-python {minor})" && make' in recipe
+        assert f"VENV=.venv-py{minor}" in recipe
+        assert 'PYTHON="$py"' in recipe
+        assert "RTK_LINT=0" in recipe
+        for path in ("tests/unit", "tests/hooks", "tests/example_dags", "tests/test_user_dag_example.py"):
+            assert path in recipe
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    claimed = {
+        c.rsplit(" ", 1)[-1]
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    }
+    assert claimed == {"3.11", "3.12", "3.13"}
+
+
+def test_find_python_finds_this_interpreters_version_and_names_a_missing_one():
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = subprocess.run(
+        [str(REPO / ".ci" / "find-python"), minor], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+    reported = subprocess.run(
+        [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    assert reported == minor
+    missing = subprocess.run(
+        [str(REPO / ".ci" / "find-python"), "2.1"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert missing.returncode == 1
+    assert "no working Python 2.1" in missing.stderr
+
+
+def test_ci_runs_the_wheel_smoke_and_the_other_pythons_before_e2e():
+    script = (REPO / ".ci" / "run").read_text()
+    steps = ["make wheel-smoke >", "make test-py3.13 >", "make test-py3.12 >"]
+    positions = [script.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert positions[-1] < script.index("step e2e make e2e")
+    assert ".ci/find-python --install" in script
+    assert "wheel smoke OK" in script
+    for name in ("wheel-smoke", "test-py3.12", "test-py3.13"):
+        assert f"expect {name} " in script, f"CI does not check the output of {name}"

@@ -1,27 +1,34 @@
-"""Every fenced ``python`` and ``bash`` block in README.md runs as written, against the emulator.
+"""Every fenced ``python`` and ``bash`` block in README.md and docs/*.md runs as written, on the emulator.
 
-* ``python`` blocks run in order in one fresh interpreter, sharing one namespace as a reader's session
-  would (a later snippet may use a name an earlier one defined); the environment is restored after each
-  block. ``realtimekit_default`` points at a running emulator and ``AIRFLOW_HOME`` at the test home.
+* ``python`` blocks run on their own: all of them run in order in one fresh interpreter (importing
+  Airflow once), each in a namespace of its own unless marked as continuing its page's previous python
+  block (below); the environment is restored after each block. ``realtimekit_default`` points at a
+  running emulator and ``AIRFLOW_HOME`` at the test home.
 * ``bash`` blocks run one by one with ``bash -euo pipefail`` in an empty folder, with the same
   environment and this virtualenv's ``bin`` first on ``PATH``.
-* A block is excluded only by a marker on the line right before its fence, which these tests list as
-  skipped with its reason::
+* A marker on the line right before a fence changes that; a block without one must run alone:
 
-      <!-- readme-test: skip (needs a real S3 bucket) -->
-
-* ``<!-- readme-test: file (tests/x.py) -->``: the block is that file of the repository, byte for byte
-  (pytest runs the file itself as part of the suite).
+  - ``<!-- readme-test: skip (needs a real S3 bucket) -->``: not run; these tests list it as skipped with
+    its reason.
+  - ``<!-- readme-test: file (tests/x.py) -->``: the block is that file of the repository, byte for byte
+    (pytest runs the file itself; ``docs/examples`` is run by ``test_docs_examples_pass``).
+  - ``<!-- readme-test: continues (the "Operators" block) -->``: the block runs in the namespace of the
+    page's previous python block, whose names it uses; the page must say so in its text too.
+  - ``<!-- readme-test: quickstart (why) -->``: README's quickstart, which installs into a new virtualenv:
+    ``.ci/wheel-smoke`` (``make wheel-smoke``) runs it as written from a fresh clone; here its shape is
+    checked (the first block, at most 10 lines, Airflow pinned with its constraints file).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +40,19 @@ from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 TESTED = ("python", "bash")
-MARKER = re.compile(r"^<!-- readme-test: (?P<kind>skip|file) \((?P<arg>[^)]+)\) -->$")
+MARKER = re.compile(r"^<!-- readme-test: (?P<kind>skip|file|continues|quickstart) \((?P<arg>[^)]+)\) -->$")
+#: What the README tells users to install, and the constraints file Airflow publishes for it.
+AIRFLOW_PIN = "apache-airflow==3.3.2"
+CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.2/constraints-3.11.txt"
+README_MAX_LINES = 200
+QUICKSTART_MAX_LINES = 10
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\s*$")
-#: One API second lasts 0.1 s: a recording is INVOKED for 0.2 s and UPLOADING for 0.3 s.
-TIME_SCALE = 0.1
+#: Real seconds per API second: a recording is INVOKED for 2 s and UPLOADING for 3 s. With a shorter INVOKED
+#: the bot can join between the hook's refused pause and its status check on a busy machine, and
+#: ``RealtimeKitHook._act`` then re-raises the refusal instead of pausing (the guides' hook block would fail).
+TIME_SCALE = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +60,20 @@ class Block:
     lang: str
     line: int  # of the opening fence, 1-based
     code: str
-    marker: str | None = None  # "skip" or "file"
+    marker: str | None = None  # "skip", "file", "continues" or "quickstart"
     arg: str | None = None
+    page: str = "README.md"  # relative to the repository
 
     @property
     def id(self) -> str:
-        return f"README.md:{self.line}:{self.lang}"
+        return f"{self.page}:{self.line}:{self.lang}"
+
+    @property
+    def runs_here(self) -> bool:
+        return self.marker in (None, "continues")
 
 
-def parse(text: str) -> list[Block]:
+def parse(text: str, page: str = "README.md") -> list[Block]:
     """Every fenced block, with the marker on the line before its fence (a stray marker is an error)."""
     lines = text.splitlines()
     blocks: list[Block] = []
@@ -62,14 +82,14 @@ def parse(text: str) -> list[Block]:
         line = lines[index]
         marker = MARKER.match(line)
         if marker and not (index + 1 < len(lines) and FENCE.match(lines[index + 1])):
-            raise ValueError(f"README.md:{index + 1}: a readme-test marker must be right before a fence")
+            raise ValueError(f"{page}:{index + 1}: a readme-test marker must be right before a fence")
         fence = FENCE.match(line)
         if fence is None:
             index += 1
             continue
         end = next((i for i in range(index + 1, len(lines)) if lines[i].strip() == "```"), None)
         if end is None:
-            raise ValueError(f"README.md:{index + 1}: unclosed fence")
+            raise ValueError(f"{page}:{index + 1}: unclosed fence")
         previous = MARKER.match(lines[index - 1]) if index else None
         blocks.append(
             Block(
@@ -78,13 +98,15 @@ def parse(text: str) -> list[Block]:
                 code="\n".join(lines[index + 1 : end]) + "\n",
                 marker=previous["kind"] if previous else None,
                 arg=previous["arg"].strip() if previous else None,
+                page=page,
             )
         )
         index = end + 1
     return blocks
 
 
-BLOCKS = [b for b in parse(README.read_text()) if b.lang in TESTED]
+ALL_BLOCKS = [block for path in PAGES for block in parse(path.read_text(), path.relative_to(REPO).as_posix())]
+BLOCKS = [b for b in ALL_BLOCKS if b.lang in TESTED]
 PYTHON = [b for b in BLOCKS if b.lang == "python"]
 BASH = [b for b in BLOCKS if b.lang == "bash"]
 
@@ -92,15 +114,17 @@ _RUNNER = textwrap.dedent(
     """
     import json, os, sys, traceback
 
-    namespace = {"__name__": "__main__"}
+    namespace = {}
     for block in json.load(open(sys.argv[1])):
+        if not block["continues"]:
+            namespace = {"__name__": "__main__"}
         saved = dict(os.environ)
         try:
-            # Padded so that tracebacks give README.md's own line numbers.
-            exec(compile("\\n" * block["line"] + block["code"], sys.argv[2], "exec"), namespace)
-            result = {"line": block["line"], "error": None}
+            # Padded so that tracebacks give the page's own line numbers.
+            exec(compile("\\n" * block["line"] + block["code"], block["path"], "exec"), namespace)
+            result = {"id": block["id"], "error": None}
         except BaseException:
-            result = {"line": block["line"], "error": traceback.format_exc()}
+            result = {"id": block["id"], "error": traceback.format_exc()}
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -123,33 +147,45 @@ def emulator_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def python_results(emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[int, Any]:
-    """Run every unmarked python block in order in one interpreter; each block's error (or None)."""
+def python_results(emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run every page's python blocks in order in one fresh interpreter (each block in a namespace of its
+    own unless it continues the previous one): each block's error (or None), by block id."""
     workdir = tmp_path_factory.mktemp("readme-python")
-    runnable = [{"line": b.line, "code": b.code} for b in PYTHON if b.marker is None]
+    runnable = [
+        {
+            "id": b.id,
+            "path": str(REPO / b.page),
+            "line": b.line,
+            "code": b.code,
+            "continues": b.marker == "continues",
+        }
+        for b in PYTHON
+        if b.runs_here
+    ]
     (workdir / "blocks.json").write_text(json.dumps(runnable))
     (workdir / "runner.py").write_text(_RUNNER)
     done = subprocess.run(
-        [sys.executable, "runner.py", "blocks.json", str(README)],
+        [sys.executable, "runner.py", "blocks.json"],
         cwd=workdir,
         env=emulator_env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     results = {}
     for line in done.stdout.splitlines():
         if line.startswith("README-BLOCK "):
             result = json.loads(line.removeprefix("README-BLOCK "))
-            results[result["line"]] = result["error"]
+            results[result["id"]] = result["error"]
     assert len(results) == len(runnable), done.stdout[-3000:] + done.stderr[-3000:]
     return results
 
 
 def _excluded(block: Block) -> None:
-    """Skip a block with a ``skip`` marker (with its reason); check a ``file`` block against its file."""
-    if block.marker == "skip":
+    """Skip a block with a ``skip`` or ``quickstart`` marker (with its reason); check a ``file`` block
+    against its file."""
+    if block.marker in ("skip", "quickstart"):
         pytest.skip(f"{block.id} excluded: {block.arg}")
     if block.marker == "file":
         assert block.arg is not None
@@ -157,10 +193,10 @@ def _excluded(block: Block) -> None:
 
 
 @pytest.mark.parametrize("block", PYTHON, ids=lambda b: b.id)
-def test_python_block_runs(block: Block, python_results: dict[int, Any]) -> None:
+def test_python_block_runs(block: Block, python_results: dict[str, Any]) -> None:
     _excluded(block)
-    if block.marker is None:
-        error = python_results[block.line]
+    if block.runs_here:
+        error = python_results[block.id]
         assert error is None, f"{block.id} failed:\n{block.code}\n{error}"
 
 
@@ -184,8 +220,71 @@ def test_readme_has_tested_blocks_and_every_exclusion_gives_a_reason() -> None:
     assert len([b for b in PYTHON if b.marker is None]) >= 3
     assert len([b for b in BASH if b.marker is None]) >= 1
     for block in BLOCKS:
-        if block.marker == "skip":
+        if block.marker in ("skip", "quickstart"):
             assert len(block.arg or "") >= 10, f"{block.id}: say why the block cannot run here"
+    assert {b.page for b in BLOCKS if b.page.startswith("docs/")} >= {
+        "docs/operators.md",
+        "docs/waiting.md",
+        "docs/event-driven.md",
+        "docs/testing.md",
+        "docs/emulator.md",
+    }
+
+
+def test_a_continuing_block_follows_a_python_block_of_its_page() -> None:
+    for block in PYTHON:
+        if block.marker == "continues":
+            earlier = [b for b in PYTHON if b.page == block.page and b.line < block.line and b.runs_here]
+            assert earlier, f"{block.id} continues no earlier python block of {block.page}"
+
+
+def test_readme_opens_with_a_short_quickstart_that_pins_airflow_with_its_constraints() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    quickstarts = [b for b in ALL_BLOCKS if b.marker == "quickstart"]
+    assert [b.page for b in quickstarts] == ["README.md"], "exactly one quickstart, in README.md"
+    quickstart = quickstarts[0]
+    assert quickstart == next(b for b in ALL_BLOCKS if b.page == "README.md"), "the README's first block"
+    assert quickstart.lang == "bash"
+    assert len(quickstart.code.splitlines()) <= QUICKSTART_MAX_LINES
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for needed in (f"dist/airflow_provider_rtk-{version}-py3-none-any.whl", AIRFLOW_PIN, CONSTRAINTS_URL):
+        assert needed in quickstart.code, f"the quickstart lacks {needed}"
+    for step in (
+        "make dist",
+        "rtk-emulator",
+        "AIRFLOW_CONN_REALTIMEKIT_DEFAULT",
+        "airflow dags test",
+        "pytest",
+    ):
+        assert step in quickstart.code, f"the quickstart lacks {step}"
+
+
+LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_relative_links_point_at_files_of_the_repository(page: Path) -> None:
+    targets = [m["target"] for m in LINK.finditer(page.read_text()) if "://" not in m["target"]]
+    missing = [t for t in targets if not (page.parent / t).exists()]
+    assert not missing, f"{page.name} links to missing files: {missing}"
+
+
+def test_docs_examples_pass_under_the_shipped_fixtures(
+    realtimekit_emulator: RealtimeKitEmulator, realtimekit_run_dag: Any, tmp_path: Path
+) -> None:
+    """The quickstart's DAG test (docs/examples), run here with the same fixtures its pytest session gets
+    (the wheel smoke runs it in a user's own session, from the installed wheel)."""
+    path = REPO / "docs" / "examples" / "test_rtk_first_recording.py"
+    spec = importlib.util.spec_from_file_location("docs_example_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tests = [name for name in vars(module) if name.startswith("test_")]
+    assert tests == ["test_first_recording_is_archived"]
+    module.test_first_recording_is_archived(realtimekit_emulator, realtimekit_run_dag, tmp_path)
+    assert list((tmp_path / "first").glob("*.mp4")), "the example test archived no video"
 
 
 def test_marker_parsing() -> None:
@@ -200,13 +299,48 @@ def test_marker_parsing() -> None:
             "```",
         ]
     )
-    skipped, plain = parse(text)
+    skipped, plain = parse(text, "docs/x.md")
     assert (skipped.lang, skipped.line, skipped.marker, skipped.arg) == (
         "bash",
         2,
         "skip",
         "needs a real bucket",
     )
-    assert (plain.lang, plain.code, plain.marker) == ("python", "print(1)\n", None)
+    assert (plain.lang, plain.code, plain.marker, plain.id) == (
+        "python",
+        "print(1)\n",
+        None,
+        "docs/x.md:5:python",
+    )
+    (continuing,) = parse("<!-- readme-test: continues (the block above) -->\n```python\nx\n```")
+    assert (continuing.marker, continuing.runs_here) == ("continues", True)
     with pytest.raises(ValueError, match="right before a fence"):
         parse("<!-- readme-test: skip (why) -->\n\n```bash\ntrue\n```")
+
+
+def test_a_block_sees_an_earlier_blocks_names_only_when_it_continues_it(tmp_path: Path) -> None:
+    """The runner gives each block a namespace of its own: ``NameError: dag`` unless marked ``continues``."""
+    blocks = [
+        {"id": "a", "path": "a.md", "line": 1, "code": "dag = 1\n", "continues": False},
+        {"id": "b", "path": "a.md", "line": 5, "code": "dag\n", "continues": False},
+        {"id": "c", "path": "a.md", "line": 9, "code": "x = 2\n", "continues": False},
+        {"id": "d", "path": "a.md", "line": 13, "code": "assert x == 2\n", "continues": True},
+    ]
+    (tmp_path / "blocks.json").write_text(json.dumps(blocks))
+    (tmp_path / "runner.py").write_text(_RUNNER)
+    done = subprocess.run(
+        [sys.executable, "runner.py", "blocks.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    results = {
+        r["id"]: r["error"] for r in map(json.loads, re.findall(r"^README-BLOCK (.*)$", done.stdout, re.M))
+    }
+    assert results["a"] is None
+    assert "NameError: name 'dag' is not defined" in results["b"]
+    assert 'File "a.md", line 6' in results["b"]
+    assert results["c"] is None
+    assert results["d"] is None
