@@ -51,7 +51,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf .venv .venv-af31 .venv-e2e .demo .e2e .ci-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-af31 .venv-e2e .venv-py3.12 .venv-py3.13 dist .demo .e2e .ci-output .pytest_cache \
+		.mypy_cache .ruff_cache
 
 # make e2e: the provider in a real distributed Airflow 3.3 (CeleryExecutor, PostgreSQL, Redis, two
 # triggerers, two workers) under load and faults, plus the connection form in headless Chromium
@@ -93,7 +94,7 @@ wheel-smoke:
 
 # make test-py3.12 / test-py3.13: the fast tiers and the DAG tests (TEST_PY_PATHS) on another Python, with
 # Airflow $(AIRFLOW_VERSION), in .venv-py3.X; the interpreter is found by .ci/find-python (PATH, pyenv, uv).
-TEST_PY_PATHS ?= tests/unit tests/hooks tests/example_dags tests/test_user_dag_example.py \
+TEST_PY_PATHS ?= tests/core tests/hooks tests/example_dags tests/test_user_dag_example.py \
 	tests/operators/test_recording_dags.py tests/download/test_dags.py
 .PHONY: test-py3.12 test-py3.13
 test-py3.12 test-py3.13: test-py%:

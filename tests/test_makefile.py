@@ -105,7 +105,7 @@ def test_python_targets_run_the_fast_tiers_on_their_own_interpreter_and_virtuale
         assert f"VENV=.venv-py{minor}" in recipe
         assert 'PYTHON="$py"' in recipe
         assert "RTK_LINT=0" in recipe
-        for path in ("tests/unit", "tests/hooks", "tests/example_dags", "tests/test_user_dag_example.py"):
+        for path in ("tests/core", "tests/hooks", "tests/example_dags", "tests/test_user_dag_example.py"):
             assert path in recipe
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     claimed = {

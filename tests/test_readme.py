@@ -49,10 +49,9 @@ CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-
 README_MAX_LINES = 200
 QUICKSTART_MAX_LINES = 10
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\s*$")
-#: Real seconds per API second: a recording is INVOKED for 2 s and UPLOADING for 3 s. With a shorter INVOKED
-#: the bot can join between the hook's refused pause and its status check on a busy machine, and
-#: ``RealtimeKitHook._act`` then re-raises the refusal instead of pausing (the guides' hook block would fail).
-TIME_SCALE = 1.0
+#: Real seconds per API second: a recording is INVOKED for 0.2 s and UPLOADING for 0.3 s, so the blocks run
+#: quickly through the whole lifecycle, bot join included.
+TIME_SCALE = 0.1
 
 
 @dataclass(frozen=True)
