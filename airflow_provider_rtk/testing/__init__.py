@@ -8,3 +8,5 @@
 
 Importing this package imports nothing else.
 """
+
+__all__: list[str] = []
