@@ -95,7 +95,7 @@ wheel-smoke:
 # make test-py3.12 / test-py3.13: the fast tiers and the DAG tests (TEST_PY_PATHS) on another Python, with
 # Airflow $(AIRFLOW_VERSION), in .venv-py3.X; the interpreter is found by .ci/find-python (PATH, pyenv, uv).
 TEST_PY_PATHS ?= tests/core tests/hooks tests/example_dags tests/test_user_dag_example.py \
-	tests/operators/test_recording_dags.py tests/download/test_dags.py
+	tests/operators/test_recording_dags.py tests/operators/download/test_dags.py
 .PHONY: test-py3.12 test-py3.13
 test-py3.12 test-py3.13: test-py%:
 	py="$$(.ci/find-python $*)" && $(MAKE) --no-print-directory test VENV=.venv-py$* PYTHON="$$py" \

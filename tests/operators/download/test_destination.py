@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
 from airflow_provider_rtk.operators._download import Location, names_file
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.download.conftest import sha256_file
+from tests.operators.download.conftest import sha256_file
 
 Run = Callable[..., list[str]]
 

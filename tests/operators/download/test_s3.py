@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.download.conftest import S3Bucket, asset_events, file_requests, run_dag
+from tests.operators.download.conftest import S3Bucket, asset_events, file_requests, run_dag
 
 Run = Callable[..., list[str]]
 MiB = 1 << 20

@@ -17,7 +17,7 @@ from airflow_provider_rtk.exceptions import (
 )
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from tests.conftest import CANARY_TOKEN, FAST
-from tests.download.conftest import PlainFileServer, file_requests, sha256_file
+from tests.operators.download.conftest import PlainFileServer, file_requests, sha256_file
 
 #: A well-formed recording id, for tests about other arguments.
 SOME_ID = "97440c6a-140b-40a9-9499-b23fd7a3868a"

@@ -1,5 +1,5 @@
-"""Fixtures of the download tests: an archive directory, an operator runner, a Range-ignoring file server
-and an S3-protocol server (moto) with its Airflow connection."""
+"""Fixtures of the download tests: the suite's emulator, an archive directory, an operator runner, a
+Range-ignoring file server and an S3-protocol server (moto) with its Airflow connection."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.airflow_harness import DagRunResult, run_dag_source
+from tests.conftest import CANARY_TOKEN, FAST
 
 if TYPE_CHECKING:
     from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
@@ -33,6 +34,13 @@ def sha256_file(path: Path) -> str:
 
 def file_requests(emulator: RealtimeKitEmulator) -> list[Any]:
     return [r for r in emulator.requests if r.path.startswith("/_files/")]
+
+
+@pytest.fixture
+def emulator(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
+    """The suite's shared emulator settings (``tests/conftest.py``), not the recording operators' variant:
+    downloads start from recordings seeded UPLOADED."""
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **FAST)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.download.conftest import asset_events, file_requests, run_dag, sha256_file
+from tests.operators.download.conftest import asset_events, file_requests, run_dag, sha256_file
 
 
 def test_archive_in_a_dag_run(
