@@ -99,9 +99,6 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
         status.
     :param meeting_id: only this meeting's recordings.
     :param poll_interval: seconds between polls.
-    :param include_download_urls: accepted for symmetry with the sensor; events never carry URLs whatever
-        its value, since Airflow logs every event payload. Fetch the recording in the consumer
-        (``RealtimeKitHook.get_recording``, or the download operator) for fresh URLs.
     :param lookback: on a start without saved state, also report recordings invoked this many seconds ago
         or later that are already in a watched status (0: only changes seen after the start).
     :param max_backoff: longest wait between polls while the API fails.
@@ -116,7 +113,6 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
         statuses: Iterable[str] = DEFAULT_STATUSES,
         meeting_id: str | None = None,
         poll_interval: float = 60.0,
-        include_download_urls: bool = False,
         lookback: float = 3600.0,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
@@ -130,7 +126,6 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
         if not isinstance(lookback, int | float) or lookback < 0 or not math.isfinite(lookback):
             raise RealtimeKitInputError(f"lookback: must be seconds >= 0, got {lookback!r}")
         self.poll_interval = float(poll_interval)
-        self.include_download_urls = bool(include_download_urls)
         self.lookback = float(lookback)
         self.max_backoff = float(max_backoff)
 
@@ -144,7 +139,6 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
                 "statuses": list(self.statuses),
                 "meeting_id": self.meeting_id,
                 "poll_interval": self.poll_interval,
-                "include_download_urls": self.include_download_urls,
                 "lookback": self.lookback,
                 "max_backoff": self.max_backoff,
             },

@@ -43,7 +43,6 @@ class TestKey:
             watch(poll_interval=30, max_backoff=300, lookback=0),
             watch(poll_interval=30, max_backoff=300, statuses=["ERRORED"]),
             watch(poll_interval=30, max_backoff=300, meeting_id=str(uuid.uuid4())),
-            watch(poll_interval=30, max_backoff=300, include_download_urls=True),
         ]
         other_poll = [
             watch(poll_interval=60, max_backoff=300),

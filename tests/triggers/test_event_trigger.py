@@ -156,7 +156,6 @@ class TestArguments:
             statuses=["UPLOADED", "ERRORED", "UPLOADED"],
             meeting_id=str(uuid.uuid4()),
             poll_interval=30,
-            include_download_urls=True,
             lookback=600,
             max_backoff=120,
         )
@@ -521,7 +520,7 @@ def test_no_secret_or_url_in_events_or_logs(emulator, caplog, capfd):
     recording = emulator.seed_recording(status="RECORDING", storage_config=storage)
 
     async def go() -> list[dict[str, Any]]:
-        running = start(watch(include_download_urls=True), FakeAssetStateStore())
+        running = start(watch(), FakeAssetStateStore())
         await polls(emulator, 2)
         await stop_recording(recording["id"])
         await running.wait_for(1)
