@@ -23,6 +23,7 @@ from airflow_provider_rtk.types import Recording
 
 __all__ = [
     "ASSET_SCHEME",
+    "recording_asset_uri",
     "recording_from_asset_event",
     "recording_ids_from_asset_events",
     "recordings_asset_uri",
@@ -36,6 +37,7 @@ ASSET_SCHEME: Final[str] = "realtimekit"
 
 _ACCOUNT_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 _APP_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
+_RECORDING_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def recordings_asset_uri(account_id: str, app_id: str) -> str:
@@ -43,14 +45,21 @@ def recordings_asset_uri(account_id: str, app_id: str) -> str:
     return f"{ASSET_SCHEME}://{account_id}/{app_id}/recordings"
 
 
+def recording_asset_uri(account_id: str, app_id: str, recording_id: str) -> str:
+    """``realtimekit://<account_id>/<app_id>/recordings/<recording_id>``: one recording, as hook lineage
+    reports it (the input of the download operator's files)."""
+    return f"{recordings_asset_uri(account_id, app_id)}/{recording_id}"
+
+
 def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Airflow's sanitizer for ``realtimekit`` asset URIs (provider info ``asset-uris``).
 
-    Accepts ``realtimekit://<account_id>/<app_id>/recordings`` only: ``account_id`` letters and digits,
+    Accepts ``realtimekit://<account_id>/<app_id>/recordings`` (an app's recordings) and
+    ``.../recordings/<recording_id>`` (one recording, a UUID): ``account_id`` letters and digits,
     ``app_id`` letters, digits and dashes; no port, user, query or fragment; a trailing slash is dropped.
     Raises ``ValueError`` naming what is wrong and the expected form (Airflow shows it at DAG parse time).
     """
-    expected = "expected realtimekit://<account_id>/<app_id>/recordings"
+    expected = "expected realtimekit://<account_id>/<app_id>/recordings[/<recording_id>]"
     if uri.scheme != ASSET_SCHEME:
         raise ValueError(
             f"RealtimeKit asset URI: scheme must be {ASSET_SCHEME!r}, got {uri.scheme!r}; {expected}"
@@ -65,15 +74,18 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
             f"{uri.netloc!r}; {expected}"
         )
     parts = uri.path.strip("/").split("/")
-    if len(parts) != 2 or parts[1] != "recordings":
+    if len(parts) not in (2, 3) or parts[1] != "recordings":
         raise ValueError(
-            f"RealtimeKit asset URI: path must be /<app_id>/recordings, got {uri.path!r}; {expected}"
+            f"RealtimeKit asset URI: path must be /<app_id>/recordings[/<recording_id>], got {uri.path!r}; "
+            f"{expected}"
         )
     if not _APP_ID.fullmatch(parts[0]):
         raise ValueError(
             f"RealtimeKit asset URI: app_id must be letters, digits and dashes, got {parts[0]!r}; {expected}"
         )
-    return uri._replace(path=f"/{parts[0]}/recordings")
+    if len(parts) == 3 and not _RECORDING_ID.fullmatch(parts[2]):
+        raise ValueError(f"RealtimeKit asset URI: recording_id must be a UUID, got {parts[2]!r}; {expected}")
+    return uri._replace(path="/" + "/".join(parts))
 
 
 def _events(context: Mapping[str, Any], asset: Any | None) -> Iterable[Any]:

@@ -13,6 +13,7 @@ from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from airflow_provider_rtk.assets import (
+    recording_asset_uri,
     recording_from_asset_event,
     recording_ids_from_asset_events,
     recordings_asset_uri,
@@ -132,12 +133,21 @@ class TestAssetUri:
         account = "023e105f4ecef8ad9ca31a8372d0c353"
         assert Asset(recordings_asset_uri(account, uuid_app)).uri == recordings_asset_uri(account, uuid_app)
 
+    def test_one_recordings_uri_is_accepted(self):
+        """Hook lineage names the recording a download read: ``.../recordings/<recording_id>``."""
+        recording_id = "97440c6a-140b-40a9-9499-b23fd7a3868a"
+        uri = recording_asset_uri("acc", "app", recording_id)
+        assert uri == f"realtimekit://acc/app/recordings/{recording_id}"
+        assert Asset(uri).uri == uri
+        assert Asset(f"{uri}/").uri == uri
+
     @pytest.mark.parametrize(
         ("uri", "message"),
         [
             ("realtimekit://acc/app", "path must be /<app_id>/recordings"),
             ("realtimekit://acc/app/meetings", "path must be /<app_id>/recordings"),
-            ("realtimekit://acc/app/recordings/extra", "path must be /<app_id>/recordings"),
+            ("realtimekit://acc/app/recordings/extra", "recording_id must be a UUID"),
+            ("realtimekit://acc/app/recordings/97440c6a-140b-40a9-9499-b23fd7a3868a/x", "path must be"),
             ("realtimekit://acc:443/app/recordings", "no user, password or port"),
             ("realtimekit://acc/app/recordings?x=1", "no query or fragment"),
             ("realtimekit://ac_c/app/recordings", "account_id"),

@@ -74,6 +74,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "airflow_provider_rtk.assets": {
         "ASSET_SCHEME",
+        "recording_asset_uri",
         "recording_from_asset_event",
         "recording_ids_from_asset_events",
         "recordings_asset_uri",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     from airflow.sdk import conf
 except ImportError:  # Airflow 3.1
@@ -28,6 +30,7 @@ __all__ = [
     "AirflowSkipException",
     "conf",
     "default_deferrable",
+    "hook_lineage_collector",
     "mask_secret",
 ]
 
@@ -51,3 +54,13 @@ def mask_secret(secret: str) -> None:
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, read when a task is built (not at import)."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def hook_lineage_collector() -> Any:
+    """Airflow's hook-level lineage collector (a no-op unless a lineage reader, e.g. OpenLineage, is
+    installed); it moved to the Task SDK in Airflow 3.2."""
+    try:
+        from airflow.sdk.lineage import get_hook_lineage_collector
+    except ImportError:  # Airflow 3.1
+        from airflow.lineage.hook import get_hook_lineage_collector  # type: ignore[no-redef]
+    return get_hook_lineage_collector()

@@ -174,12 +174,29 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
         destination = Destination(Location.parse(str(self.destination), self.destination_conn_id))
         base = destination.file_name or safe_name(recording.get("output_file_name"), f"{recording['id']}.mp4")
         files = plan_files(recording, base, include_audio=self.include_audio)
+        written = []
         for file in [file for file in files if self._needs_download(file, destination)]:
             final = destination.path_for(file.name)
             temp = destination.path_for(f".{file.name}.partial-{token}")
             destination.remove_stale_partials(file.name, keep=temp)
             downloader.save(file, destination, final, temp)
+            written.append(destination.location.uri(final))
+        self._report_lineage(recording["id"], written)
         return [destination.location.uri(destination.path_for(file.name)) for file in files], recording["id"]
+
+    def _report_lineage(self, recording_id: str, written: list[str]) -> None:
+        """Hook-level lineage (OpenLineage and other readers): the recording in, each file written out."""
+        if not written:
+            return
+        from airflow_provider_rtk._core.compat import hook_lineage_collector
+        from airflow_provider_rtk.assets import recording_asset_uri
+
+        settings = self.hook.settings
+        collector = hook_lineage_collector()
+        source = recording_asset_uri(settings.account_id, settings.app_id, recording_id)
+        collector.add_input_asset(context=self.hook, uri=source)
+        for uri in written:
+            collector.add_output_asset(context=self.hook, uri=uri)
 
     def _needs_download(self, file: RecordingFile, destination: Destination) -> bool:
         """Apply ``if_exists`` to a file already at the destination (before any file is downloaded)."""

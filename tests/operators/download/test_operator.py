@@ -342,3 +342,33 @@ def test_partial_files_of_earlier_tries_are_removed(
     assert not stale.exists()
     assert unrelated.exists()  # another file's partial is not ours to delete
     assert sorted(p.name for p in archive.iterdir()) == sorted([name, unrelated.name])
+
+
+@pytest.fixture
+def lineage(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A real hook lineage collector, as Airflow builds one once a lineage reader (OpenLineage) is installed;
+    only the discovery of reader plugins is replaced."""
+    try:
+        from airflow.sdk import lineage as module
+    except ImportError:  # Airflow 3.1
+        from airflow.lineage import hook as module  # type: ignore[no-redef]
+    collector = module.HookLineageCollector()
+    monkeypatch.setattr(module, "get_hook_lineage_collector", lambda: collector)
+    return collector
+
+
+def test_hook_lineage_reports_the_recording_in_and_each_file_written_out(
+    emulator: RealtimeKitEmulator, run_operator: Any, archive: Path, lineage: Any
+) -> None:
+    rec = emulator.seed_recording()
+    uris = run_operator(recording_id=rec["id"], destination=f"{archive}/")
+    collected = lineage.collected_assets
+    recording_uri = f"realtimekit://{emulator.account_id}/{emulator.app_id}/recordings/{rec['id']}"
+    assert [info.asset.uri for info in collected.inputs] == [recording_uri]
+    assert sorted(info.asset.uri for info in collected.outputs) == sorted(uris)
+    assert len(uris) == 2  # video and audio
+
+    again = run_operator(recording_id=rec["id"], destination=f"{archive}/")  # both skipped: nothing written
+    assert again == uris
+    assert lineage.collected_assets.outputs == collected.outputs
+    assert [i.count for i in lineage.collected_assets.inputs] == [1]
