@@ -43,6 +43,8 @@ CANARY_TOKEN = "e2e-canary-token-" + secrets.token_hex(8)
 CANARY_STORAGE_SECRET = "e2e-canary-storage-secret-" + secrets.token_hex(8)
 CANARY_ACCESS_KEY = "E2ECANARYACCESSKEY" + secrets.token_hex(4).upper()
 ADMIN_USER, ADMIN_PASSWORD = "admin", "e2e-admin-" + secrets.token_hex(6)
+#: Domain of the host names the triggerers report (``triggerer-1.localhost``): see ``hostname.py``.
+HOST_DOMAIN = "localhost"
 #: Poll interval of the waits in the test DAGs (the triggerers' shared poller ticks at it).
 POLL_SECONDS = 10
 
@@ -124,6 +126,8 @@ class Proc:
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    #: Environment of this process only, over the deployment's.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -185,7 +189,9 @@ class Deployment:
         self._spawn("scheduler", "scheduler")
         self._spawn("dag-processor", "dag-processor")
         for n in range(1, self.triggerers + 1):
-            self._spawn(f"triggerer-{n}", "triggerer", "--skip-serve-logs")
+            self._spawn(
+                f"triggerer-{n}", "triggerer", "--skip-serve-logs", env=self._host_named(f"triggerer-{n}")
+            )
         for n in range(1, self.workers + 1):
             self._spawn(
                 f"worker-{n}",
@@ -404,8 +410,17 @@ class Deployment:
             "NO_PROXY": "*",
         }
 
-    def _spawn(self, name: str, *args: str) -> None:
-        self._popen(Proc(name, [str(BIN / "airflow"), *args], self.logs / f"{name}.log"))
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self._popen(Proc(name, [str(BIN / "airflow"), *args], self.logs / f"{name}.log", env=env or {}))
+
+    @staticmethod
+    def _host_named(name: str) -> dict[str, str]:
+        """Environment giving a component a host name of its own (see ``tests/e2e/hostname.py``)."""
+        return {
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.hostname.component_hostname",
+            "E2E_HOSTNAME": f"{name}.{HOST_DOMAIN}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
 
     def _popen(self, proc: Proc) -> None:
         handle = proc.log_path.open("ab")
@@ -414,7 +429,7 @@ class Deployment:
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.env or None,
+            env={**self.env, **proc.env} if self.env else None,
             cwd=self.data,
             start_new_session=True,
         )
@@ -511,6 +526,31 @@ class Deployment:
             except (OSError, IndexError, ValueError):
                 continue
         return total / 2**20
+
+    # Metadata database
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query on the metadata database (what the REST API does not show)."""
+        import psycopg
+
+        dsn = f"host={LOOPBACK} port={self.pg_port} user=airflow dbname=airflow"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+
+    def triggerer_jobs(self) -> dict[int, str]:
+        """Triggerer job id -> the name of the process that runs (or ran) it, from the job's host name."""
+        rows = self.sql("SELECT id, hostname FROM job WHERE job_type = 'TriggererJob'")
+        suffix = f".{HOST_DOMAIN}"
+        return {int(job): str(host).removesuffix(suffix) for job, host in rows if str(host).endswith(suffix)}
+
+    def trigger_holders(self, trigger_ids: Iterable[int]) -> dict[int, str | None]:
+        """Trigger id -> the triggerer process its row is assigned to now (None: unassigned)."""
+        wanted = sorted(set(trigger_ids))
+        if not wanted:
+            return {}
+        jobs = self.triggerer_jobs()
+        rows = self.sql("SELECT id, triggerer_id FROM trigger WHERE id = ANY(%s)", (wanted,))
+        return {int(t): (jobs.get(int(job), f"job {job}") if job is not None else None) for t, job in rows}
 
     # Teardown
 
