@@ -103,8 +103,15 @@ def _late_events(d: Deployment, since: datetime, now: datetime) -> list[dict[str
     for event_id, stored, extra, consumed in rows:
         waited = ((consumed or now) - stored).total_seconds()
         if waited > LATE_SECONDS:
-            event = {"id": event_id, "stored": stored, "waited_seconds": round(waited), "extra": extra}
-            late.append({**event, "recordings": _recordings_in(event), "consumed": consumed is not None})
+            late.append(
+                {
+                    "id": event_id,
+                    "stored": stored.isoformat(),
+                    "waited_seconds": round(waited),
+                    "recordings": _recordings_in({"extra": extra}),
+                    "consumed": consumed is not None,
+                }
+            )
     return late
 
 
@@ -231,7 +238,7 @@ def test_every_uploaded_recording_is_archived_once_across_a_triggerer_kill(deplo
     d.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
     events = _events_per_recording(d)
     late = _late_events(d, stored_since, datetime.now(UTC))
-    late_after_restart = [e for e in late if e["stored"] >= restarted_at]
+    late_after_restart = [e for e in late if datetime.fromisoformat(e["stored"]) >= restarted_at]
     reasons: dict[str, int] = {}
     for r in recordings:
         view = emulator_api(d, f"{RECORDING_PATH}/{r['id']}")["data"]
