@@ -225,7 +225,8 @@ class Deployment:
                 shutil.chown(path, "postgres", "postgres")
             self.pg_data.chmod(0o700)
             as_postgres = ["runuser", "-u", "postgres", "--"]
-        # Its working directory too: the tools look up their own executable from it.
+        # Run from a folder that user can enter: the harness's working directory (the clone) may be closed
+        # to it, and PostgreSQL's tools complain when they cannot enter their working directory.
         in_pg_root = {"cwd": self.pg_root}
         run_step(
             "PostgreSQL initdb",
