@@ -98,7 +98,8 @@ def test_triggerer_killed(deployment: Deployment) -> None:
         waits_per_triggerer_after_takeover=after,
         killed_triggerers_waits_taken_over_by=f"{survivors} {takeover:.0f} s after the kill",
         runs=f"{ok}/{WAITS} succeeded, all finished {recovered:.0f} s after the kill",
-        fired_events_per_wait=f"min {min(counts)}, max {max(counts)} (from the triggerer-side task logs)",
+        fired_events_per_wait=f"min {min(counts)}, max {max(counts)} "
+        "(from the triggerer-side task logs and the triggerers' own logs)",
     )
     assert ok == WAITS
     assert min(counts) == max(counts) == 1
