@@ -126,6 +126,10 @@ class Sampler:
     def max(self, state: str) -> int:
         return max((int(s.get(state, 0)) for s in self.samples), default=0)
 
+    def total(self, state: str) -> int:
+        """Sum over the samples: proportional to the task-seconds spent in ``state``."""
+        return sum(int(s.get(state, 0)) for s in self.samples)
+
 
 def polls_per_interval(
     d: Deployment, samples: list[dict[str, Any]], since: float, poll_seconds: float, min_deferred: int
