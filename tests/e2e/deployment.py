@@ -5,6 +5,11 @@ with apt-get when missing. Airflow runs as separate processes: api-server, sched
 triggerers and two Celery workers; the emulator runs in its own process with its admin endpoint. Every
 process logs to its own file under ``.e2e/logs/``; :meth:`Deployment.stop` stops exactly the processes it
 started (their process groups) and removes the data directories, keeping logs and screenshots.
+
+The clone may sit anywhere, even in a folder only its owner can enter (``mktemp -d``, root's home): what
+runs as another user (PostgreSQL runs as ``postgres`` when the harness is root) writes only inside the
+temp data directory, in a folder that user owns; PostgreSQL's log is copied into ``.e2e/logs/`` when the
+deployment stops. A service that fails to start is reported with its own output (stderr, log tail).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ CANARY_TOKEN = "e2e-canary-token-" + secrets.token_hex(8)
 CANARY_STORAGE_SECRET = "e2e-canary-storage-secret-" + secrets.token_hex(8)
 CANARY_ACCESS_KEY = "E2ECANARYACCESSKEY" + secrets.token_hex(4).upper()
 ADMIN_USER, ADMIN_PASSWORD = "admin", "e2e-admin-" + secrets.token_hex(6)
+#: Domain of the host names the triggerers report (``triggerer-1.localhost``): see ``hostname.py``.
+HOST_DOMAIN = "localhost"
 #: Poll interval of the waits in the test DAGs (the triggerers' shared poller ticks at it).
 POLL_SECONDS = 10
 
@@ -67,6 +74,33 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: floa
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s (last: {last!r})")
 
 
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ("" if it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class ServiceError(RuntimeError):
+    """A service of the deployment failed to start; the message carries its own output."""
+
+
+def run_step(what: str, argv: list[str], log_path: Path | None = None, **kwargs: Any) -> str:
+    """Run one setup command; on failure raise :class:`ServiceError` with its exit status, its stderr and
+    stdout, and the tail of ``log_path`` (the service's own log), so the cause is on screen."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode:
+        parts = [f"{what} failed: `{' '.join(argv)}` exited with status {done.returncode}"]
+        for name, text in (("stderr", done.stderr), ("stdout", done.stdout)):
+            if text.strip():
+                parts.append(f"--- its {name}:\n{text.strip()[-4000:]}")
+        if log_path is not None and (logged := tail(log_path)):
+            parts.append(f"--- last lines of {log_path}:\n{logged}")
+        raise ServiceError("\n".join(parts))
+    return done.stdout
+
+
 def ensure_debian_packages(binaries: dict[str, str]) -> None:
     """apt-get install the packages whose binary is missing (apt-get update once)."""
     missing = [pkg for binary, pkg in binaries.items() if not _which(binary)]
@@ -92,6 +126,8 @@ class Proc:
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    #: Environment of this process only, over the deployment's.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,7 +146,11 @@ class Deployment:
         self.data.chmod(0o755)  # the postgres user must reach its cluster inside
         self.archive = self.data / "archive"
         self.home = self.data / "airflow-home"
-        self.pg_data = self.data / "pg"
+        # Everything PostgreSQL writes (cluster, socket, log) is in a folder its user owns, inside
+        # ``data``: the clone's own folders may be closed to that user.
+        self.pg_root = self.data / "postgres"
+        self.pg_data = self.pg_root / "data"
+        self.pg_log = self.pg_root / "postgres.log"
         self.api_port = free_port()
         self.pg_port = free_port()
         self.redis_port = free_port()
@@ -141,12 +181,17 @@ class Deployment:
         )
         (self.logs / "db-migrate.log").write_text(migrated.stdout + migrated.stderr)
         if migrated.returncode:
-            raise RuntimeError(f"airflow db migrate failed, see {self.logs / 'db-migrate.log'}")
+            raise ServiceError(
+                f"airflow db migrate exited with status {migrated.returncode}; last lines of "
+                f"{self.logs / 'db-migrate.log'}:\n{tail(self.logs / 'db-migrate.log')}"
+            )
         self._spawn("api-server", "api-server", "--host", LOOPBACK, "--port", str(self.api_port), "-w", "2")
         self._spawn("scheduler", "scheduler")
         self._spawn("dag-processor", "dag-processor")
         for n in range(1, self.triggerers + 1):
-            self._spawn(f"triggerer-{n}", "triggerer", "--skip-serve-logs")
+            self._spawn(
+                f"triggerer-{n}", "triggerer", "--skip-serve-logs", env=self._host_named(f"triggerer-{n}")
+            )
         for n in range(1, self.workers + 1):
             self._spawn(
                 f"worker-{n}",
@@ -160,39 +205,61 @@ class Deployment:
                 "--without-gossip",
                 "--without-mingle",
             )
-        wait_for("api-server", lambda: self._session.get(f"{self.api_url}/api/v2/monitor/health").ok, 180)
-        wait_for("all components healthy", self._healthy, 180, 2)
-        wait_for("celery workers", self._workers_up, 180, 2)
+        airflow = [name for name in self.procs if name not in ("redis", "emulator")]
+        health = f"{self.api_url}/api/v2/monitor/health"
+        self._await_started("api-server", lambda: self._session.get(health).ok, 180, 1, airflow)
+        self._await_started("all components healthy", self._healthy, 180, 2, airflow)
+        self._await_started("celery workers", self._workers_up, 180, 2, airflow)
         log(f"deployment up in {time.monotonic() - began:.0f} s: API {self.api_url}, logs in {self.logs}")
 
     def _start_postgres(self) -> None:
         initdb, pg_ctl = _which("initdb"), _which("pg_ctl")
         if not (initdb and pg_ctl):
             raise RuntimeError("PostgreSQL's initdb/pg_ctl not found after installing postgresql")
+        self.pg_root.mkdir()
         self.pg_data.mkdir()
-        pg_log = self.logs / "postgres.log"
-        pg_log.touch()
+        self.pg_log.touch()
         as_postgres: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as Debian's postgres user
-            shutil.chown(self.pg_data, "postgres", "postgres")
-            shutil.chown(pg_log, "postgres", "postgres")
+            for path in (self.pg_root, self.pg_data, self.pg_log):
+                shutil.chown(path, "postgres", "postgres")
+            self.pg_data.chmod(0o700)
             as_postgres = ["runuser", "-u", "postgres", "--"]
-        subprocess.run(
+        # Run from a folder that user can enter: the harness's working directory (the clone) may be closed
+        # to it, and PostgreSQL's tools complain when they cannot enter their working directory.
+        in_pg_root = {"cwd": self.pg_root}
+        run_step(
+            "PostgreSQL initdb",
             [*as_postgres, initdb, "-D", str(self.pg_data), "-A", "trust", "-U", "airflow", "-E", "UTF8"],
-            check=True,
-            capture_output=True,
+            **in_pg_root,
         )
         options = (
             f"-p {self.pg_port} -c listen_addresses={LOOPBACK} -k {self.pg_data} -c max_connections=300 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        subprocess.run(
-            [*as_postgres, pg_ctl, "-D", str(self.pg_data), "-o", options, "-l", str(pg_log), "-w", "start"],
-            check=True,
-            capture_output=True,
-        )
         self._pg_stop = [*as_postgres, pg_ctl, "-D", str(self.pg_data), "-m", "fast", "-w", "stop"]
-        subprocess.run(
+        try:
+            run_step(
+                "PostgreSQL start",
+                [
+                    *as_postgres,
+                    pg_ctl,
+                    "-D",
+                    str(self.pg_data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.pg_log),
+                    "-w",
+                    "start",
+                ],
+                self.pg_log,
+                **in_pg_root,
+            )
+        finally:
+            self._copy_pg_log()
+        run_step(
+            "creating the airflow database",
             [
                 "psql",
                 "-h",
@@ -206,9 +273,20 @@ class Deployment:
                 "-c",
                 "CREATE DATABASE airflow",
             ],
-            check=True,
-            capture_output=True,
+            self.pg_log,
         )
+
+    def _stop_postgres(self) -> None:
+        """Stop the cluster (if started) and keep its log in ``logs``."""
+        if getattr(self, "_pg_stop", None):
+            subprocess.run(self._pg_stop, capture_output=True, check=False, cwd=self.pg_root)
+            self._pg_stop = []
+        self._copy_pg_log()
+
+    def _copy_pg_log(self) -> None:
+        if self.pg_log.is_file() and self.logs.is_dir():
+            with contextlib.suppress(OSError):
+                shutil.copyfile(self.pg_log, self.logs / "postgres.log")
 
     def _start_redis(self) -> None:
         redis_dir = self.data / "redis"
@@ -234,7 +312,7 @@ class Deployment:
                 self.logs / "redis.log",
             )
         )
-        wait_for("redis", lambda: _redis_ping(self.redis_port), 30, 0.3)
+        self._await_started("redis", lambda: _redis_ping(self.redis_port), 30, 0.3, ["redis"])
 
     def _start_emulator(self) -> None:
         proc = Proc(
@@ -263,11 +341,9 @@ class Deployment:
             for line in proc.log_path.read_text().splitlines():
                 if line.startswith("RealtimeKit emulator listening on "):
                     return line.rsplit(" ", 1)[1]
-            if proc.popen is None or proc.popen.poll() is not None:
-                raise RuntimeError(f"the emulator exited, see {proc.log_path}")
             return None
 
-        self.emulator_url = wait_for("emulator", ready, 60, 0.3)
+        self.emulator_url = self._await_started("emulator", ready, 60, 0.3, ["emulator"])
         self.admin_url = self.emulator_url.removesuffix("/client/v4")
         log(f"emulator {self.emulator_url} (rtk-emulator --admin)")
 
@@ -335,8 +411,17 @@ class Deployment:
             "NO_PROXY": "*",
         }
 
-    def _spawn(self, name: str, *args: str) -> None:
-        self._popen(Proc(name, [str(BIN / "airflow"), *args], self.logs / f"{name}.log"))
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self._popen(Proc(name, [str(BIN / "airflow"), *args], self.logs / f"{name}.log", env=env or {}))
+
+    @staticmethod
+    def _host_named(name: str) -> dict[str, str]:
+        """Environment giving a component a host name of its own (see ``tests/e2e/hostname.py``)."""
+        return {
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.hostname.component_hostname",
+            "E2E_HOSTNAME": f"{name}.{HOST_DOMAIN}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
 
     def _popen(self, proc: Proc) -> None:
         handle = proc.log_path.open("ab")
@@ -345,12 +430,44 @@ class Deployment:
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.env or None,
+            env={**self.env, **proc.env} if self.env else None,
             cwd=self.data,
             start_new_session=True,
         )
         handle.close()
         self.procs[proc.name] = proc
+
+    def _await_started(
+        self, what: str, check: Callable[[], Any], timeout: float, interval: float, names: list[str]
+    ) -> Any:
+        """Like :func:`wait_for`, but fail at once when one of the processes ``names`` exits, and fail
+        with their own output (exit status, log tail) rather than only a timeout."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            exited = [name for name in names if self._exit_status(name) is not None]
+            if exited:
+                reports = "\n".join(self._report(name) for name in exited)
+                raise ServiceError(f"{what}: {', '.join(exited)} exited while starting\n{reports}")
+            try:
+                last = check()
+                if last:
+                    return last
+            except Exception as exc:
+                last = exc
+            time.sleep(interval)
+        reports = "\n".join(self._report(name, 15) for name in names)
+        raise ServiceError(f"{what}: not ready after {timeout:.0f} s (last: {last!r})\n{reports}")
+
+    def _exit_status(self, name: str) -> int | None:
+        popen = self.procs[name].popen
+        return None if popen is None else popen.poll()
+
+    def _report(self, name: str, lines: int = 40) -> str:
+        proc = self.procs[name]
+        status = self._exit_status(name)
+        state = "running" if status is None else f"exited with status {status}"
+        return f"--- {name} ({state}), last lines of {proc.log_path}:\n{tail(proc.log_path, lines)}"
 
     def _healthy(self) -> bool:
         health = self._session.get(f"{self.api_url}/api/v2/monitor/health").json()
@@ -411,6 +528,31 @@ class Deployment:
                 continue
         return total / 2**20
 
+    # Metadata database
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query on the metadata database (what the REST API does not show)."""
+        import psycopg
+
+        dsn = f"host={LOOPBACK} port={self.pg_port} user=airflow dbname=airflow"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+
+    def triggerer_jobs(self) -> dict[int, str]:
+        """Triggerer job id -> the name of the process that runs (or ran) it, from the job's host name."""
+        rows = self.sql("SELECT id, hostname FROM job WHERE job_type = 'TriggererJob'")
+        suffix = f".{HOST_DOMAIN}"
+        return {int(job): str(host).removesuffix(suffix) for job, host in rows if str(host).endswith(suffix)}
+
+    def trigger_holders(self, trigger_ids: Iterable[int]) -> dict[int, str | None]:
+        """Trigger id -> the triggerer process its row is assigned to now (None: unassigned)."""
+        wanted = sorted(set(trigger_ids))
+        if not wanted:
+            return {}
+        jobs = self.triggerer_jobs()
+        rows = self.sql("SELECT id, triggerer_id FROM trigger WHERE id = ANY(%s)", (wanted,))
+        return {int(t): (jobs.get(int(job), f"job {job}") if job is not None else None) for t, job in rows}
+
     # Teardown
 
     def stop(self) -> None:
@@ -435,8 +577,7 @@ class Deployment:
                 os.killpg(popen.pid, signal.SIGKILL)  # stragglers in the group, if any
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(5)
-        if getattr(self, "_pg_stop", None):
-            subprocess.run(self._pg_stop, capture_output=True, check=False)
+        self._stop_postgres()
         shutil.rmtree(self.data, ignore_errors=True)
         log(f"deployment stopped; data removed; logs kept in {self.logs}")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import statistics
 import threading
 import time
@@ -124,6 +126,10 @@ class Sampler:
     def max(self, state: str) -> int:
         return max((int(s.get(state, 0)) for s in self.samples), default=0)
 
+    def total(self, state: str) -> int:
+        """Sum over the samples: proportional to the task-seconds spent in ``state``."""
+        return sum(int(s.get(state, 0)) for s in self.samples)
+
 
 def polls_per_interval(
     d: Deployment, samples: list[dict[str, Any]], since: float, poll_seconds: float, min_deferred: int
@@ -189,12 +195,35 @@ def wait_deferred(d: Deployment, dag_id: str, count: int, timeout: float = 600) 
     )
 
 
-def fired_events(d: Deployment, dag_id: str) -> dict[str, int]:
-    """run_id -> how many trigger events were logged for it in the triggerer-side task logs."""
-    counts: dict[str, int] = {}
+def fired_events(d: Deployment, dag_id: str, task_id: str = "wait") -> dict[str, int]:
+    """run_id -> trigger events fired for it, as the triggerers logged them ("Trigger fired event").
+
+    The triggerer writes that line to the task's trigger log, or to its own log when the task's log
+    handler is already gone (seen after a takeover): both are read, and a line found in both (same
+    timestamp) counts once.
+    """
+    fired: set[tuple[str, str]] = set()  # (run_id, timestamp)
     base = d.logs / "tasks" / f"dag_id={dag_id}"
-    for path in base.glob("run_id=*/task_id=wait/*.log.trigger.*.log") if base.exists() else []:
+    for path in base.glob(f"run_id=*/task_id={task_id}/*.log.trigger.*.log") if base.exists() else []:
         run_id = path.parts[-3].removeprefix("run_id=")
-        text = path.read_text(errors="replace")
-        counts[run_id] = counts.get(run_id, 0) + text.count("Trigger fired event")
+        for line in path.read_text(errors="replace").splitlines():
+            if "Trigger fired event" in line:
+                try:
+                    fired.add((run_id, str(json.loads(line)["timestamp"])))
+                except (ValueError, KeyError, TypeError):
+                    fired.add((run_id, line))
+    for path in d.logs.glob("triggerer-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if "Trigger fired event" not in line:
+                continue
+            fields = dict(_FIELD.findall(line))
+            if fields.get("dag_id") == dag_id and fields.get("task_id") == task_id and "run_id" in fields:
+                fired.add((fields["run_id"], line.split(" ", 1)[0]))
+    counts: dict[str, int] = {}
+    for run_id, _ in fired:
+        counts[run_id] = counts.get(run_id, 0) + 1
     return counts
+
+
+#: ``key=value`` fields of a triggerer's own log line (values without spaces: ids, run ids).
+_FIELD = re.compile(r"\b(dag_id|run_id|task_id)=(\S+)")

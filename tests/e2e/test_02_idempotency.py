@@ -92,21 +92,23 @@ def test_lost_start_response_creates_one_recording(deployment: Deployment) -> No
     d.api("PATCH", "/dags/e2e_load", json={"is_paused": False})
     meeting = new_meeting()
     # The start request is processed, then the connection drops before the answer.
-    d.admin(
+    fault = d.admin(
         "POST",
         "/faults",
         json={"method": "POST", "path": START_PATH, "drop": True, "apply": True, "times": 1},
-    )
+    )["id"]
     run_id = d.trigger("e2e_load", {"meeting_id": meeting})
     state = d.wait_runs("e2e_load", [run_id], 300)[run_id]
+    hits = next(f["hits"] for f in d.admin("GET", "/faults")["faults"] if f["id"] == fault)
     d.admin("DELETE", "/faults")
     recordings = recordings_of_meeting(d, meeting)
     start = _ti(d, run_id, "start")
     record(
         "6 idempotency",
         lost_start_response=f"run {state}; start task tries {start['try_number']}; "
-        f"recordings for the meeting: {len(recordings)}",
+        f"recordings for the meeting: {len(recordings)}; start responses dropped: {hits}",
     )
+    assert hits == 1  # the precondition: this run's start request met the fault
     assert state == "success"
     assert len(recordings) == 1
 

@@ -1,5 +1,8 @@
 """Worker loss: ``kill -9`` the Celery worker (its whole process group) in the middle of a large download;
-the task's retry on the other worker produces a complete, verified file, and no partial file remains."""
+the task's retry on the other worker produces a complete, verified file, and no partial file remains.
+
+The victim is the worker whose task has the partial file open, and the test checks the kill hit it: the
+file was incomplete when the worker died and the run needed another try."""
 
 from __future__ import annotations
 
@@ -71,6 +74,9 @@ def test_worker_killed_mid_download(deployment: Deployment) -> None:
         f"sha256 matches the emulator's: {digest == expected}",
         partial_files_left=[str(p) for p in left],
     )
+    # Preconditions: the kill interrupted the download (an incomplete file, a second try).
+    assert size_at_kill < FILE_SIZE
+    assert int(ti["try_number"]) >= 2
     assert state == "success"
     assert digest == expected
     assert not left

@@ -35,12 +35,16 @@ def test_load(deployment: Deployment) -> None:
         runs=f"{ok}/{RUNS} succeeded in {elapsed:.0f} s (triggered over {SPREAD:.0f} s)",
         wait_task_max_deferred=sampler.max("deferred"),
         wait_task_max_running=sampler.max("running"),
+        wait_task_seconds_deferred_vs_running=f"{sampler.total('deferred') * sampler.interval:.0f} s vs "
+        f"{sampler.total('running') * sampler.interval:.0f} s (sampled every {sampler.interval:.0f} s)",
         polling=polling,
         peak_rss_mib={k: round(v) for k, v in sampler.peak_rss.items()},
         task_success_before=before,
     )
     assert ok == RUNS, {s: list(states.values()).count(s) for s in set(states.values())}
     # While waiting, the waits are deferred: a wait task is "running" only for the moment it defers or
-    # resumes, never for the whole wait (at most one per worker slot).
-    assert sampler.max("deferred") > sampler.max("running")
+    # resumes, never for the whole wait (at most one per worker slot). Compared over the whole scenario
+    # (task-seconds), not by peaks: on a busy machine the moments of deferring and resuming stretch, and
+    # peaks of both can meet while the waits still spend most of their time deferred.
+    assert sampler.total("deferred") > sampler.total("running")
     assert sampler.max("running") <= d.workers * d.worker_concurrency

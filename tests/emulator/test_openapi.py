@@ -45,6 +45,11 @@ def exercise_every_endpoint(emu: RealtimeKitEmulator, api: Api) -> None:
     api.get(f"/recordings/{new_id()}")  # 404
     emu.seed_recording(status="ERRORED")
     emu.seed_recording(track_layers=["alice", "bob"])
+    by_meeting = new_id()  # started by the meeting itself, stopped because everyone left
+    auto = emu.start_meeting_recording(by_meeting)["id"]
+    emu.advance(3)
+    emu.end_meeting(by_meeting)
+    api.get(f"/recordings/{auto}")
     api.get("/recordings", params={"status": ["UPLOADED", "INVOKED"], "per_page": 2, "page_no": 2})
     api.get(
         "/recordings", params={"status": "UPLOADED,INVOKED", "sort_order": "ASC", "sort_by": "invokedTime"}

@@ -6,6 +6,9 @@ It serves the six recording endpoints over real HTTP (stdlib ``http.server``, HT
 
 * a time-driven lifecycle (INVOKED -> RECORDING -> UPLOADING -> UPLOADED, pause/resume, auto-stop at
   ``max_seconds``), computed lazily from a clock that tests can :meth:`~RealtimeKitEmulator.advance`;
+* meetings that record by themselves: :meth:`~RealtimeKitEmulator.start_meeting_recording` (start
+  reason RECORD_ON_START) and :meth:`~RealtimeKitEmulator.end_meeting` (everyone left: stop reason
+  ALL_PEERS_LEFT), the recordings an event-driven DAG sees without any task starting them;
 * presigned-like download URLs served by the emulator itself: deterministic bytes of any size (even
   several GiB, never held in memory), Range requests, ETag, S3-style expiry;
 * fault injection (error status + Retry-After, delay, dropped connection before or after the request
@@ -44,6 +47,12 @@ requests bypass faults and are not in the request log. Errors answer ``{"error":
   (``status`` null when no answer was sent; never a query, header or body); ``DELETE`` clears the log.
 * ``POST /_emulator/recordings`` with :meth:`~RealtimeKitEmulator.seed_recording` arguments
   (``invoked_time`` as ISO 8601) -> 201 and the recording's API view.
+* ``POST /_emulator/meeting-recordings`` with :meth:`~RealtimeKitEmulator.start_meeting_recording`
+  arguments (``meeting_id`` required) -> 201 and the view of a recording the meeting started by itself
+  (``start_reason`` RECORD_ON_START); 400 if the meeting already has an active recording.
+* ``POST /_emulator/meetings/{meeting_id}/end`` -> 200 ``{"recordings": [...]}``: everyone left the
+  meeting (:meth:`~RealtimeKitEmulator.end_meeting`); its active recordings stop with ``stop_reason``
+  ALL_PEERS_LEFT. 404 for a meeting the emulator has never seen.
 * ``GET /_emulator/recordings/{id}/sha256?kind=video|audio|<layer>`` -> ``{"sha256": "..."}`` (default
   ``video``).
 """

@@ -34,7 +34,17 @@ FAULT_FIELDS: dict[str, tuple[type, ...]] = {
     "times": (int,),
     "duration": _NUMBER,
 }
+#: The JSON types each ``start_meeting_recording`` field accepts (``meeting_id`` is required).
+MEETING_RECORDING_FIELDS: dict[str, tuple[type, ...]] = {
+    "meeting_id": (str,),
+    "audio": (bool,),
+    "file_size": (int,),
+    "audio_file_size": (int,),
+    "max_seconds": (int,),
+    "meeting_title": (str,),
+}
 _SHA256_PATH = re.compile(r"/_emulator/recordings/([^/]+)/sha256")
+_END_MEETING_PATH = re.compile(r"/_emulator/meetings/([^/]+)/end")
 
 
 class AdminError(Exception):
@@ -85,6 +95,16 @@ class AdminApi:
         elif path == "/_emulator/recordings":
             if method == "POST":
                 return json_response(201, self._seed(_object(record)))
+        elif path == "/_emulator/meeting-recordings":
+            if method == "POST":
+                return json_response(201, self._start_meeting_recording(_object(record)))
+        elif match := _END_MEETING_PATH.fullmatch(path):
+            if method == "POST":
+                try:
+                    ended = emulator.end_meeting(unquote(match.group(1)))
+                except KeyError as error:
+                    raise AdminError(404, str(error.args[0]) if error.args else "not found") from None
+                return json_response(200, {"recordings": ended})
         elif match := _SHA256_PATH.fullmatch(path):
             if method == "GET":
                 return json_response(200, {"sha256": self._sha256(unquote(match.group(1)), record)})
@@ -103,6 +123,22 @@ class AdminApi:
         try:
             return self.emulator.seed_recording(**kwargs)
         except (TypeError, ValueError) as error:
+            raise AdminError(400, str(error)) from None
+
+    def _start_meeting_recording(self, body: dict[str, Any]) -> dict[str, Any]:
+        for key, value in body.items():
+            types = MEETING_RECORDING_FIELDS.get(key)
+            if types is None:
+                allowed = ", ".join(MEETING_RECORDING_FIELDS)
+                raise AdminError(400, f"unknown meeting recording field {key!r}; allowed: {allowed}")
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise AdminError(400, f"{key} must be {' or '.join(t.__name__ for t in types)}")
+        if "meeting_id" not in body:
+            raise AdminError(400, "meeting_id is required (the UUID of the meeting that starts recording)")
+        kwargs = dict(body)
+        try:
+            return self.emulator.start_meeting_recording(kwargs.pop("meeting_id"), **kwargs)
+        except ValueError as error:
             raise AdminError(400, str(error)) from None
 
     def _sha256(self, recording_id: str, record: RequestRecord) -> str:

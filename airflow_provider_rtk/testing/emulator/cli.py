@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a recording stopped within 5 s of recording ends ERRORED instead of UPLOADED",
     )
+    lifecycle.add_argument(
+        "--empty-meeting-seconds",
+        type=_seconds,
+        default=0.0,
+        help="how long a meeting everyone left (POST /_emulator/meetings/{id}/end) keeps recording before "
+        "its recordings stop with ALL_PEERS_LEFT (the real service: ~60)",
+    )
     return parser
 
 
@@ -130,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             audio_file_size=args.audio_file_size,
             download_url_ttl=args.download_url_ttl,
             error_on_short_recordings=args.error_on_short_recordings,
+            empty_meeting_seconds=args.empty_meeting_seconds,
             admin=args.admin,
             access_log=sys.stderr if args.log_requests else None,
         )

@@ -31,8 +31,10 @@ class RealtimeKitEmulator:
 
     All durations are API seconds; ``time_scale`` real seconds elapse per API second, and :meth:`advance`
     moves the clock forward without sleeping. Transport-level times (fault ``delay`` and ``duration``,
-    :meth:`refuse_connections`) are real seconds. ``admin=True`` serves the admin endpoint; an
-    ``access_log`` stream gets one line per request. See the package docstring for an overview.
+    :meth:`refuse_connections`) are real seconds. ``empty_meeting_seconds`` is how long a meeting keeps
+    recording after :meth:`end_meeting` (the real service: about 60). ``admin=True`` serves the admin
+    endpoint; an ``access_log`` stream gets one line per request. See the package docstring for an
+    overview.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class RealtimeKitEmulator:
         audio_file_size: int = 262_144,
         download_url_ttl: int = 7 * 24 * 3600,
         error_on_short_recordings: bool = False,
+        empty_meeting_seconds: float = 0.0,
         admin: bool = False,
         access_log: TextIO | None = None,
     ) -> None:
@@ -74,6 +77,7 @@ class RealtimeKitEmulator:
                 audio_file_size=audio_file_size,
                 download_url_ttl=download_url_ttl,
                 error_on_short_recordings=error_on_short_recordings,
+                empty_meeting_seconds=empty_meeting_seconds,
             ),
             self._clock,
         )
@@ -311,6 +315,42 @@ class RealtimeKitEmulator:
             extra=extra,
             file_base=self.origin,
         )
+
+    def start_meeting_recording(
+        self,
+        meeting_id: str,
+        *,
+        audio: bool = True,
+        file_size: int | None = None,
+        audio_file_size: int | None = None,
+        max_seconds: int = 86400,
+        meeting_title: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a recording as a meeting created with ``record_on_start`` does when it begins, and return
+        its API view: INVOKED now, then the usual lifecycle, with ``start_reason``
+        ``{"reason": "RECORD_ON_START"}`` (no caller). These are the recordings no Airflow task started,
+        which an event-driven DAG exists for. ``meeting_id`` (a UUID) names the meeting, new or not, for
+        :meth:`end_meeting`; a ``ValueError`` if that meeting already has an active recording.
+        """
+        return self._store.start_meeting_recording(
+            meeting_id=meeting_id,
+            audio=audio,
+            file_size=file_size,
+            audio_file_size=audio_file_size,
+            max_seconds=max_seconds,
+            meeting_title=meeting_title,
+            file_base=self.origin,
+        )
+
+    def end_meeting(self, meeting_id: str) -> list[dict[str, Any]]:
+        """Everyone left ``meeting_id``: each of its active recordings (however started) stops with
+        ``stop_reason`` ``{"reason": "ALL_PEERS_LEFT"}`` once the meeting has been empty for
+        ``empty_meeting_seconds`` (at once by default), then uploads as usual.
+
+        Returns the views of the recordings it ends (empty if none was active); a ``KeyError`` for a
+        meeting id the emulator has never seen.
+        """
+        return self._store.end_meeting(meeting_id, self.origin)
 
     def set_status(self, recording_id: str, status: str, *, stop_reason: str | None = None) -> None:
         """Force a recording into ``status`` now (e.g. ERRORED with stop_reason INTERNAL_ERROR)."""

@@ -1,9 +1,10 @@
 """A recording's state and its time-driven lifecycle, written independently of the provider (the oracle).
 
 No background threads: every read first *settles* a recording, replaying the transitions whose deadline
-has passed on the emulator clock (INVOKED -> RECORDING -> UPLOADING -> UPLOADED, with the automatic stop
-at ``max_seconds`` of recorded - not paused - time). Each transition happens at its exact deadline, not
-at the time of the read, so timestamps and durations do not depend on how often a client polls.
+has passed on the emulator clock (INVOKED -> RECORDING -> UPLOADING -> UPLOADED, with the automatic stops
+at ``max_seconds`` of recorded - not paused - time and once the meeting has stayed empty long enough).
+Each transition happens at its exact deadline, not at the time of the read, so timestamps and durations
+do not depend on how often a client polls.
 """
 
 from __future__ import annotations
@@ -52,9 +53,18 @@ class Settings:
     audio_file_size: int
     download_url_ttl: int
     error_on_short_recordings: bool
+    #: How long a meeting without participants keeps recording before it stops with ALL_PEERS_LEFT (the
+    #: real service waits about 60 s).
+    empty_meeting_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("invoked_seconds", "upload_seconds", "file_size", "audio_file_size"):
+        for name in (
+            "invoked_seconds",
+            "upload_seconds",
+            "file_size",
+            "audio_file_size",
+            "empty_meeting_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.download_url_ttl <= 0:
@@ -76,6 +86,8 @@ class Meeting:
     id: str
     title: str
     created_at: float
+    #: Whether the meeting starts a recording by itself when it begins (``record_on_start``).
+    record_on_start: bool = False
 
 
 @dataclass
@@ -100,6 +112,8 @@ class Recording:
     started_at: float | None = None
     stopped_at: float | None = None
     uploaded_at: float | None = None
+    #: When the recording stops because its meeting has been empty long enough (ALL_PEERS_LEFT).
+    peers_left_at: float | None = None
 
     def __post_init__(self) -> None:
         self.since = self.invoked_at
@@ -129,17 +143,32 @@ class Lifecycle:
     def settle(self, rec: Recording, now: float) -> None:
         """Replay every transition whose deadline is at or before ``now``."""
         while True:
+            left = rec.peers_left_at
             if rec.status == "INVOKED":
                 deadline = rec.since + self.settings.invoked_seconds
+                if left is not None and left < deadline:
+                    if left > now:
+                        return
+                    self._stop(rec, left, reason="ALL_PEERS_LEFT")  # everyone left before the bot joined
+                    continue
                 if deadline > now:
                     return
                 rec.status, rec.since, rec.started_at = "RECORDING", deadline, deadline
             elif rec.status == "RECORDING":
                 deadline = rec.since + rec.max_seconds - rec.recorded_before
+                if left is not None and left < deadline:
+                    if left > now:
+                        return
+                    self._stop(rec, left, reason="ALL_PEERS_LEFT")
+                    continue
                 if deadline > now:
                     return
                 # The schema has no stop reason for reaching max_seconds, so none is reported.
                 self._stop(rec, deadline, reason=None)
+            elif rec.status == "PAUSED" and left is not None:
+                if left > now:
+                    return
+                self._stop(rec, left, reason="ALL_PEERS_LEFT")
             elif rec.status == "UPLOADING":
                 deadline = rec.since + self.settings.upload_seconds
                 if deadline > now:
@@ -147,6 +176,14 @@ class Lifecycle:
                 rec.status, rec.since, rec.uploaded_at = "UPLOADED", deadline, deadline
             else:
                 return
+
+    def peers_left(self, rec: Recording, now: float) -> None:
+        """The meeting of a settled recording became empty at ``now``: if active, it stops with
+        ALL_PEERS_LEFT once the meeting has stayed empty ``empty_meeting_seconds`` (see :meth:`settle`)."""
+        if rec.status in ACTIVE_STATUSES:
+            at = now + self.settings.empty_meeting_seconds
+            rec.peers_left_at = at if rec.peers_left_at is None else min(rec.peers_left_at, at)
+            self.settle(rec, now)
 
     def act(self, rec: Recording, action: str, now: float) -> None:
         """``stop``, ``pause`` or ``resume`` a settled recording, or raise the API's 400.
@@ -172,6 +209,7 @@ class Lifecycle:
     def _stop(self, rec: Recording, at: float, reason: str | None) -> None:
         rec.recorded_before = rec.recorded(at)
         rec.stopped_at = at
+        rec.peers_left_at = None
         rec.stop_reason = reason_object(reason) if reason else None
         short = rec.recorded_before < SHORT_RECORDING_SECONDS
         rec.status = "ERRORED" if self.settings.error_on_short_recordings and short else "UPLOADING"
@@ -203,6 +241,7 @@ class Lifecycle:
         """Put a recording in ``status`` now, filling the timestamps that status implies."""
         self.settle(rec, now)
         rec.recorded_before = rec.recorded(now)
+        rec.peers_left_at = None  # a forced status replaces any pending stop
         if status in ACTIVE_STATUSES:
             rec.stopped_at = rec.uploaded_at = None
             if status != "INVOKED" and rec.started_at is None:

@@ -23,10 +23,17 @@ from airflow_provider_rtk.testing.emulator.lifecycle import (
     Settings,
     StoredFile,
     check_status,
+    reason_object,
 )
 from airflow_provider_rtk.testing.emulator.presign import UrlSigner
 from airflow_provider_rtk.testing.emulator.responses import FileError
-from airflow_provider_rtk.testing.emulator.validation import ListParams, StartParams, TrackParams, is_uuid
+from airflow_provider_rtk.testing.emulator.validation import (
+    MAX_SECONDS_RANGE,
+    ListParams,
+    StartParams,
+    TrackParams,
+    is_uuid,
+)
 from airflow_provider_rtk.testing.emulator.views import Views, ViewShape
 
 
@@ -221,6 +228,78 @@ class RecordingStore:
             if status != "INVOKED":
                 self.lifecycle.seed_timeline(rec, status, now, stop_reason)
             return self._render(rec, now, file_base)
+
+    def start_meeting_recording(
+        self,
+        *,
+        meeting_id: str,
+        audio: bool,
+        file_size: int | None,
+        audio_file_size: int | None,
+        max_seconds: int,
+        meeting_title: str | None,
+        file_base: str,
+    ) -> dict[str, Any]:
+        """A recording the meeting starts by itself (``record_on_start``): INVOKED now, then the lifecycle.
+
+        Its ``start_reason`` is ``{"reason": "RECORD_ON_START"}`` (no caller, as the API documents). Like the
+        API, a meeting has one active recording: a second one while the first is active is refused.
+        """
+        if not isinstance(meeting_id, str) or not is_uuid(meeting_id):
+            raise ValueError(f"meeting_id must be a UUID, as the API's are, not {meeting_id!r}")
+        low, high = MAX_SECONDS_RANGE
+        if (
+            isinstance(max_seconds, bool)
+            or not isinstance(max_seconds, int)
+            or not low <= max_seconds <= high
+        ):
+            raise ValueError(f"max_seconds must be a whole number from {low} to {high}, not {max_seconds!r}")
+        for name, size in (("file_size", file_size), ("audio_file_size", audio_file_size)):
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+                raise ValueError(f"{name} must be 0 or more bytes, not {size!r}")
+        with self.lock:
+            now = self.clock.now()
+            if self._active_in(meeting_id, now):
+                raise ValueError(f"meeting {meeting_id} already has an active recording")
+            recording_id = str(uuid.uuid4())
+            video_size = self.settings.file_size if file_size is None else file_size
+            audio_size = self.settings.audio_file_size if audio_file_size is None else audio_file_size
+            files = [StoredFile("video", video_size, "video/mp4", True)]
+            if audio:
+                files.append(StoredFile("audio", audio_size, "audio/mp4", True))
+            rec = Recording(
+                id=recording_id,
+                meeting_id=meeting_id,
+                output_file_name=f"rec_{recording_id}.mp4",
+                invoked_at=now,
+                max_seconds=max_seconds,
+                files=files,
+                track=False,
+                storage_config=None,
+                extra={},
+                start_reason=reason_object("RECORD_ON_START"),
+            )
+            self._recordings[rec.id] = rec
+            self._register_meeting(meeting_id, now, meeting_title)
+            self._meetings[meeting_id].record_on_start = True
+            return self._render(rec, now, file_base)
+
+    def end_meeting(self, meeting_id: str, file_base: str) -> list[dict[str, Any]]:
+        """Every participant left ``meeting_id`` now: its active recordings (track ones too) stop with
+        ALL_PEERS_LEFT once it has stayed empty ``empty_meeting_seconds``. Returns their views now;
+        a ``KeyError`` for a meeting the emulator has never seen."""
+        with self.lock:
+            if meeting_id not in self._meetings:
+                raise KeyError(f"No meeting {meeting_id}")
+            now = self.clock.now()
+            ended = []
+            for rec in self._recordings.values():
+                if rec.meeting_id == meeting_id:
+                    self.lifecycle.settle(rec, now)
+                    if rec.status in ACTIVE_STATUSES:
+                        self.lifecycle.peers_left(rec, now)
+                        ended.append(rec)
+            return [self._render(rec, now, file_base) for rec in ended]
 
     def force_status(self, recording_id: str, status: str, stop_reason: str | None) -> None:
         """Put a recording in ``status`` now, filling the timestamps that status implies."""

@@ -59,7 +59,7 @@ class Views:
             "updated_at": created,
             "title": meeting.title,
             "status": "ACTIVE",
-            "record_on_start": False,
+            "record_on_start": meeting.record_on_start,
             "live_stream_on_start": False,
             "persist_chat": False,
             "summarize_on_end": False,
