@@ -14,7 +14,7 @@ can be validated (not the presigned file URLs, which are not part of the spec).
 The spec is the project's own copy of the published one, ``tests/data/recordings-openapi.json``: a clone
 of the repository has everything its tests read.
 
-Where the spec and the service (api-notes.md) disagree, the helper follows the service, explicitly:
+Where the spec and the service (docs/api-notes.md) disagree, the helper follows the service, explicitly:
 
 * the spec's server is ``https://api.cloudflare.com/client/v4``; the logged URL's origin is ignored and
   its path (which must start with ``/client/v4``) is matched against the spec's paths;
@@ -54,7 +54,7 @@ SPEC = Path(__file__).resolve().parent / "data" / "recordings-openapi.json"
 SPEC_ORIGIN = "https://api.cloudflare.com"
 API_PREFIX = "/client/v4"
 
-#: Cloudflare's v4 error envelope (api-notes.md), for failures raised before RealtimeKit.
+#: Cloudflare's v4 error envelope (docs/api-notes.md), for failures raised before RealtimeKit.
 CF_ERROR_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "required": ["success", "errors", "messages", "result"],

@@ -2,7 +2,7 @@
 
 It serves the six recording endpoints over real HTTP (stdlib ``http.server``, HTTP/1.1 keep-alive) under
 ``/client/v4/accounts/{account_id}/realtime/kit/{app_id}/``, in either API version (``current`` or
-``legacy``, see api-notes.md), with:
+``legacy``, see docs/api-notes.md), with:
 
 * a time-driven lifecycle (INVOKED -> RECORDING -> UPLOADING -> UPLOADED, pause/resume, auto-stop at
   ``max_seconds``), computed lazily from a clock that tests can :meth:`~RealtimeKitEmulator.advance`;
