@@ -1,7 +1,7 @@
 """Parsing and validation of request bodies and list queries, with 400 messages that name the field.
 
-Bounds and enums follow tests/data/recordings-openapi.json; the differences between the two API versions follow
-docs/api-notes.md ("Two versions of the API").
+Bounds and enums follow tests/data/recordings-openapi.json; the differences between the two API versions
+follow docs/api-notes.md ("Two versions of the API").
 """
 
 from __future__ import annotations
