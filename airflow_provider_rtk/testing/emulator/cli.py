@@ -53,7 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "Airflow connection that points at it. Durations are API seconds unless said otherwise.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    server = parser.add_argument_group("server")
+    _add_server_arguments(parser.add_argument_group("server"))
+    _add_recording_arguments(parser.add_argument_group("recordings"))
+    return parser
+
+
+def _add_server_arguments(server: argparse._ArgumentGroup) -> None:
+    """Where the emulator listens, whom it answers, and what it serves besides the API."""
     server.add_argument("--host", default="127.0.0.1", help="address to listen on")
     server.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one"
@@ -65,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "--api-version",
         choices=("current", "legacy"),
         default="current",
-        help="which version of the recordings API to speak (see api-notes.md)",
+        help="which version of the recordings API to speak (see docs/api-notes.md)",
     )
     server.add_argument(
         "--log-requests",
@@ -77,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the admin endpoint under /_emulator/ (faults, refused connections, request log, seeds)",
     )
-    lifecycle = parser.add_argument_group("recordings")
+
+
+def _add_recording_arguments(lifecycle: argparse._ArgumentGroup) -> None:
+    """How the emulated recordings live: their lifecycle's pace, file sizes, URL lifetime."""
     lifecycle.add_argument(
         "--time-scale", type=_positive, default=1.0, help="real seconds per API second (0.1 runs 10x faster)"
     )
@@ -116,7 +125,6 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a meeting everyone left (POST /_emulator/meetings/{id}/end) keeps recording before "
         "its recordings stop with ALL_PEERS_LEFT (the real service: ~60)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
