@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_rtk._core.connection import ConnectionSettings
-from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT
 from airflow_provider_rtk._core.timestamps import parse_api_time
 from airflow_provider_rtk._core.transport import Transport
 from airflow_provider_rtk._core.validation import require_uuid
@@ -232,10 +231,9 @@ class IdempotentStart:
 
     def _active_recording(self, meeting_id: str, *, single_attempt: bool) -> Recording | None:
         request = active_recording_request(meeting_id)
+        send = self.transport.send if single_attempt else self.transport.call
         try:
-            return self.transport.call(
-                self.settings, request, read_recording, SINGLE_ATTEMPT if single_attempt else None
-            )
+            return send(self.settings, request, read_recording)
         except RealtimeKitNotFoundError:
             return None
 

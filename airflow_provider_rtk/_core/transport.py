@@ -83,27 +83,14 @@ class Transport:
                 raise
             raise hinted from exc
 
-    def call(
-        self,
-        settings: ConnectionSettings,
-        request: ApiRequest,
-        read: Unwrap[T],
-        policy: RetryPolicy | None = None,
-    ) -> T:
-        """``send`` under the retry policy (``policy`` overrides the transport's for this call)."""
-        retrying = (policy or self.retry_policy).retrying(request)
-        result: T = retrying(self.send, settings, request, read)
+    def call(self, settings: ConnectionSettings, request: ApiRequest, read: Unwrap[T]) -> T:
+        """``send`` under the retry policy (``send`` alone is the single attempt a wait makes)."""
+        result: T = self.retry_policy.retrying(request)(self.send, settings, request, read)
         return result
 
-    async def acall(
-        self,
-        settings: ConnectionSettings,
-        request: ApiRequest,
-        read: Unwrap[T],
-        policy: RetryPolicy | None = None,
-    ) -> T:
+    async def acall(self, settings: ConnectionSettings, request: ApiRequest, read: Unwrap[T]) -> T:
         """``call`` for async callers: each attempt in a worker thread, each wait an ``asyncio.sleep``."""
-        retrying = (policy or self.retry_policy).async_retrying(request)
+        retrying = self.retry_policy.async_retrying(request)
         result: T = await retrying(asyncio.to_thread, self.send, settings, request, read)
         return result
 

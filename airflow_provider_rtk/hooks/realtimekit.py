@@ -26,7 +26,7 @@ from airflow_provider_rtk._core.connection import (
     ui_field_behaviour,
 )
 from airflow_provider_rtk._core.errors import what_to_check
-from airflow_provider_rtk._core.retry import SINGLE_ATTEMPT, RetryPolicy
+from airflow_provider_rtk._core.retry import RetryPolicy
 from airflow_provider_rtk._core.start import IdempotentStart, active_recording_request
 from airflow_provider_rtk._core.transport import Transport, Unwrap
 from airflow_provider_rtk._core.validation import (
@@ -180,11 +180,13 @@ class RealtimeKitHook(BaseHook):
         """``close`` for async callers."""
         self.transport.close()
 
-    def _call(self, request: ApiRequest, read: Unwrap[T], policy: RetryPolicy | None = None) -> T:
-        return self.transport.call(self.settings, request, read, policy)
+    def _call(self, request: ApiRequest, read: Unwrap[T], *, single_attempt: bool = False) -> T:
+        if single_attempt:
+            return self.transport.send(self.settings, request, read)
+        return self.transport.call(self.settings, request, read)
 
-    async def _acall(self, request: ApiRequest, read: Unwrap[T], policy: RetryPolicy | None = None) -> T:
-        return await self.transport.acall(await self.asettings(), request, read, policy)
+    async def _acall(self, request: ApiRequest, read: Unwrap[T]) -> T:
+        return await self.transport.acall(await self.asettings(), request, read)
 
     def list_recordings(self, *, page_no: int = 1, **filters: Unpack[ListFilters]) -> Iterator[Recording]:
         """Every recording matching the filters (``ListFilters``: ``meeting_id``, ``status``,
@@ -225,9 +227,7 @@ class RealtimeKitHook(BaseHook):
         :param single_attempt: make one attempt, without the retry policy: for a wait, which paces its
             own retries and ends only at its deadline.
         """
-        return self._call(
-            _recording_request(recording_id), read_recording, SINGLE_ATTEMPT if single_attempt else None
-        )
+        return self._call(_recording_request(recording_id), read_recording, single_attempt=single_attempt)
 
     async def aget_recording(self, recording_id: str) -> Recording:
         """``get_recording`` for async callers."""
@@ -431,7 +431,7 @@ class RealtimeKitHook(BaseHook):
         """Check token, account and app with one read-only request (a single list page of size 1)."""
         try:
             settings = self.settings
-            self._call(_list_request({"per_page": "1"}, 1), read_page, SINGLE_ATTEMPT)
+            self._call(_list_request({"per_page": "1"}, 1), read_page, single_attempt=True)
         except RealtimeKitConfigError as exc:
             return False, str(exc)
         except (RealtimeKitAuthError, RealtimeKitNotFoundError) as exc:
