@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import FROZEN, Api, new_id
-from tests.emulator.test_outages import wait_until
+from tests.testing.emulator.client import FROZEN, Api, new_id
+from tests.testing.emulator.test_outages import wait_until
 
 
 @pytest.fixture

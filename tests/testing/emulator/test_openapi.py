@@ -14,8 +14,8 @@ import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator, RequestRecord
 from tests import openapi_validation
-from tests.emulator.client import FROZEN, Api, new_id
 from tests.openapi_validation import validate_request, validate_response
+from tests.testing.emulator.client import FROZEN, Api, new_id
 
 
 def exercise_every_endpoint(emu: RealtimeKitEmulator, api: Api) -> None:
@@ -164,7 +164,7 @@ def test_helper_rejects_nonconforming_requests(uploaded_get: RequestRecord) -> N
 
 def test_spec_is_the_repositorys_own_tracked_copy() -> None:
     """A clone has the spec: it is in the repository (tracked by git), not read from beside it."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     spec = openapi_validation.SPEC
     assert spec.is_relative_to(repo / "tests" / "data")
     tracked = subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import Api, new_id
+from tests.testing.emulator.client import Api, new_id
 
 
 def test_start_stop_idempotent_and_context_manager() -> None:

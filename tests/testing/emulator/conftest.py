@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import FROZEN, Api
+from tests.testing.emulator.client import FROZEN, Api
 
 
 @pytest.fixture

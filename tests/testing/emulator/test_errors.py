@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import Api, new_id
+from tests.testing.emulator.client import Api, new_id
 
 CF_RAY = re.compile(r"[0-9a-f]{16}-SJC")
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import Api
+from tests.testing.emulator.client import Api
 
 
 def wait_until(condition: Callable[[], bool], what: str, attempts: int = 300) -> None:

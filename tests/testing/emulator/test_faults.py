@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import Api, new_id
+from tests.testing.emulator.client import Api, new_id
 
 
 def test_status_with_retry_after_seconds(emu: RealtimeKitEmulator, api: Api) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import FROZEN, Api, new_id
+from tests.testing.emulator.client import FROZEN, Api, new_id
 
 
 def parse(timestamp: str) -> datetime:
@@ -373,7 +373,8 @@ def test_track_recording_legacy_version() -> None:
         api.close()
 
 
-def test_fixture_lifecycle_runs_in_real_time(realtimekit_emulator: RealtimeKitEmulator) -> None:
+@pytest.mark.realtimekit_emulator("fast")
+def test_the_fast_fixture_lifecycle_runs_in_real_time(realtimekit_emulator: RealtimeKitEmulator) -> None:
     api = Api(realtimekit_emulator)
     rid = api.start()["id"]
     deadline = time.monotonic() + 5
@@ -384,6 +385,16 @@ def test_fixture_lifecycle_runs_in_real_time(realtimekit_emulator: RealtimeKitEm
     while api.recording(rid)["status"] == "UPLOADING":
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    assert api.recording(rid)["status"] == "UPLOADED"
+    api.close()
+
+
+def test_the_default_fixture_lifecycle_is_instant(realtimekit_emulator: RealtimeKitEmulator) -> None:
+    """Every wait of a DAG under test ends at its first look: started is RECORDING, stopped UPLOADED."""
+    api = Api(realtimekit_emulator)
+    rid = api.start()["id"]
+    assert api.recording(rid)["status"] == "RECORDING"
+    api.act(rid, "stop")
     assert api.recording(rid)["status"] == "UPLOADED"
     api.close()
 

@@ -13,7 +13,7 @@ import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from airflow_provider_rtk.testing.emulator.content import BLOCK_SIZE, content_seed, iter_content
-from tests.emulator.client import Api
+from tests.testing.emulator.client import Api
 
 MIB = 1 << 20
 GIB = 1 << 30

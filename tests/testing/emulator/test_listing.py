@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import FROZEN, Api, new_id
+from tests.testing.emulator.client import FROZEN, Api, new_id
 
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

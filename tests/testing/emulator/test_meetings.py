@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
-from tests.emulator.client import FROZEN, Api, new_id
-from tests.emulator.test_admin import call
-from tests.emulator.test_cli import serving
+from tests.testing.emulator.client import FROZEN, Api, new_id
+from tests.testing.emulator.test_admin import call
+from tests.testing.emulator.test_cli import serving
 
 
 def parse(timestamp: str) -> datetime:
