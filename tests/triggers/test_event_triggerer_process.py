@@ -66,8 +66,12 @@ def until(condition: Callable[[], Any], timeout: float, what: str, log: Path | N
         time.sleep(0.2)
 
 
+#: The assets this test's DAG watches; the session's database also holds other tests' assets and events.
+WATCHED = ("uploaded_a", "uploaded_b")
+
+
 def events_by_asset() -> dict[str, list[str]]:
-    """asset name -> the recording ids of its trigger events, in storage order (read from the DB)."""
+    """Watched asset name -> the recording ids of its trigger events, in storage order (read from the DB)."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -77,6 +81,7 @@ def events_by_asset() -> dict[str, list[str]]:
         rows = session.execute(
             select(AssetModel.name, AssetEvent.extra)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name.in_(WATCHED))
             .order_by(AssetEvent.id)
         ).all()
     for name, extra in rows:
@@ -89,7 +94,7 @@ def events_by_asset() -> dict[str, list[str]]:
 
 
 def state_rows() -> dict[tuple[str, str], Any]:
-    """(asset name, key) -> value of the asset state store rows."""
+    """(watched asset name, key) -> value of the asset state store rows."""
     from airflow.models.asset import AssetModel
     from airflow.models.asset_state_store import AssetStateStoreModel
     from airflow.utils.session import create_session
@@ -97,9 +102,9 @@ def state_rows() -> dict[tuple[str, str], Any]:
 
     with create_session() as session:
         rows = session.execute(
-            select(AssetModel.name, AssetStateStoreModel.key, AssetStateStoreModel.value).join(
-                AssetModel, AssetStateStoreModel.asset_id == AssetModel.id
-            )
+            select(AssetModel.name, AssetStateStoreModel.key, AssetStateStoreModel.value)
+            .join(AssetModel, AssetStateStoreModel.asset_id == AssetModel.id)
+            .where(AssetModel.name.in_(WATCHED))
         ).all()
     return {(name, key): json.loads(value) for name, key, value in rows}
 
@@ -160,19 +165,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_two_watched_assets_in_a_real_triggerer(emulator, deployment):
-    from airflow.models.asset import AssetWatcherModel
+    from airflow.models.asset import AssetModel, AssetWatcherModel
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from airflow_provider_rtk.hooks.realtimekit import RealtimeKitHook
 
     with create_session() as session:
-        triggers = session.scalar(
-            select(func.count()).select_from(Trigger).where(Trigger.classpath.like("%RecordingEventTrigger"))
-        )
-        watchers = session.scalar(select(func.count()).select_from(AssetWatcherModel))
-    assert (triggers, watchers) == (1, 2)  # identical arguments in one file: one trigger row, two watchers
+        watching = session.execute(
+            select(AssetWatcherModel.trigger_id, Trigger.classpath)
+            .join(AssetModel, AssetWatcherModel.asset_id == AssetModel.id)
+            .join(Trigger, AssetWatcherModel.trigger_id == Trigger.id)
+            .where(AssetModel.name.in_(WATCHED))
+        ).all()
+    # identical arguments in one file: one trigger row, two watchers
+    assert len(watching) == 2
+    assert len({trigger_id for trigger_id, _ in watching}) == 1
+    assert all(classpath.endswith("RecordingEventTrigger") for _, classpath in watching)
 
     # open for two hours: outside the shared window, tracked by id
     old = emulator.seed_recording(status="RECORDING", invoked_time=ago(hours=2))
