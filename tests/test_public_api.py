@@ -191,3 +191,38 @@ def test_no_private_type_in_a_public_signature(name):
                     if _is_private(leaf) and id(leaf) not in exported
                 ]
     assert not offenders, "\n".join(sorted(set(offenders)))
+
+
+CONNECTION_ARGS = ["realtimekit_conn_id", "account_id", "app_id"]
+
+
+def _tasks_and_triggers() -> list[type]:
+    from airflow.sdk import BaseOperator
+    from airflow.triggers.base import BaseTrigger
+
+    found = []
+    for name in PUBLIC:
+        module = importlib.import_module(name)
+        found += [
+            value
+            for attr in module.__all__
+            if inspect.isclass(value := getattr(module, attr))
+            and issubclass(value, BaseOperator | BaseTrigger)
+            and "realtimekit_conn_id" in inspect.signature(value).parameters
+        ]
+    return found
+
+
+def test_every_task_and_trigger_lists_its_own_arguments_then_the_connections():
+    """One order for every signature a DAG author reads: the class's own arguments, then the connection's
+    three, then ``include_download_urls`` where the class returns recordings, then ``**kwargs``. (The hook
+    is the exception: the connection is what it is about, so it comes first there.)"""
+    classes = _tasks_and_triggers()
+    assert len(classes) >= 11, [c.__name__ for c in classes]  # 8 operators, the sensor, 2 triggers
+    wrong = {}
+    for cls in classes:
+        names = [n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD]
+        tail = names[names.index("realtimekit_conn_id") :]
+        if tail not in (CONNECTION_ARGS, [*CONNECTION_ARGS, "include_download_urls"]):
+            wrong[cls.__name__] = tail
+    assert not wrong, wrong

@@ -61,8 +61,6 @@ EXPIRY_MARGIN: Final = timedelta(seconds=30)
 #: Refreshes (a new ``get_recording``) allowed per file after the storage answered 403.
 MAX_REFRESHES: Final = 3
 PROGRESS_EVERY_SECONDS: Final = 30.0
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,9 @@ class RecordingFile:
 
 
 # -- planning --------------------------------------------------------------------------------------------
+
+#: What a track layer's name keeps in a file name; every other run of characters becomes ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def check_downloadable(recording: Mapping[str, Any]) -> None:
@@ -317,6 +318,9 @@ class TempFile:
 
 
 # -- transfer --------------------------------------------------------------------------------------------
+
+#: A 206's ``Content-Range``: first and last byte sent, and the file's size (``*`` when unknown).
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 class _Interrupted(RealtimeKitError):

@@ -69,13 +69,13 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
     :param if_exists: ``skip`` a file already there (with the API's ``file_size`` when it reports one; a
         wrong-sized video is downloaded again), ``overwrite`` it, or ``fail``. Re-runs that skip send no
         file request.
-    :param realtimekit_conn_id: the RealtimeKit connection.
-    :param account_id: overrides the connection's ``account_id``.
-    :param app_id: overrides the connection's ``app_id``.
     :param chunk_size: bytes read and written at a time (object-store writers gather them into their own
         upload parts).
     :param max_resumes: resumes allowed per file.
     :param resume_delay: first wait before a resume, in seconds (doubles, capped at 30 s).
+    :param realtimekit_conn_id: the RealtimeKit connection.
+    :param account_id: overrides the connection's ``account_id``.
+    :param app_id: overrides the connection's ``app_id``.
     """
 
     template_fields: Sequence[str] = (
@@ -97,12 +97,12 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
         destination_conn_id: str | None = None,
         include_audio: bool = True,
         if_exists: str = "skip",
-        realtimekit_conn_id: str = DEFAULT_CONN_ID,
-        account_id: str | None = None,
-        app_id: str | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_resumes: int = 5,
         resume_delay: float = 1.0,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.if_exists = check_enum("if_exists", if_exists, IF_EXISTS)

@@ -57,17 +57,17 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
     back-off.
 
     :param recording_id: the recording to wait for (templated).
-    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
-    :param account_id: overrides the connection's ``account_id`` (templated).
-    :param app_id: overrides the connection's ``app_id`` (templated).
     :param target_statuses: statuses that end the wait successfully.
     :param failure_statuses: statuses that fail the task (may be empty).
-    :param include_download_urls: keep the presigned download URLs in the XCom.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param max_backoff: longest delay between polls while the API fails, in seconds (default: 300, or
         ``poke_interval`` when longer).
     :param max_consecutive_errors: opt-in: fail after this many failed polls in a row (429s not counted);
         by default only ``timeout`` ends the wait.
+    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
+    :param account_id: overrides the connection's ``account_id`` (templated).
+    :param app_id: overrides the connection's ``app_id`` (templated).
+    :param include_download_urls: keep the presigned download URLs in the XCom.
     """
 
     template_fields: Sequence[str] = ("recording_id", "account_id", "app_id")
@@ -77,15 +77,15 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
         self,
         recording_id: str,
         *,
-        realtimekit_conn_id: str = DEFAULT_CONN_ID,
-        account_id: str | None = None,
-        app_id: str | None = None,
         target_statuses: Iterable[str] = DEFAULT_TARGET_STATUSES,
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
-        include_download_urls: bool = False,
         deferrable: bool | None = None,
         max_backoff: float | None = None,
         max_consecutive_errors: int | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
+        include_download_urls: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(

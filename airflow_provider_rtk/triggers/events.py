@@ -92,9 +92,6 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
     honouring ``Retry-After``. Other errors (401, 403, 404, a connection without token) are logged as errors
     with what to check and polled again every ``max_backoff`` seconds: the watch never ends on its own.
 
-    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
-    :param account_id: overrides the connection's ``account_id``.
-    :param app_id: overrides the connection's ``app_id``.
     :param statuses: statuses to report (``UPLOADED``; ``ERRORED`` for failures); each recording once per
         status.
     :param meeting_id: only this meeting's recordings.
@@ -102,19 +99,22 @@ class RealtimeKitRecordingEventTrigger(BaseEventTrigger):
     :param lookback: on a start without saved state, also report recordings invoked this many seconds ago
         or later that are already in a watched status (0: only changes seen after the start).
     :param max_backoff: longest wait between polls while the API fails.
+    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
+    :param account_id: overrides the connection's ``account_id``.
+    :param app_id: overrides the connection's ``app_id``.
     """
 
     def __init__(
         self,
         *,
-        realtimekit_conn_id: str = DEFAULT_CONN_ID,
-        account_id: str | None = None,
-        app_id: str | None = None,
         statuses: Iterable[str] = DEFAULT_STATUSES,
         meeting_id: str | None = None,
         poll_interval: float = 60.0,
         lookback: float = 3600.0,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.realtimekit_conn_id = realtimekit_conn_id

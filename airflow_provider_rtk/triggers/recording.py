@@ -55,34 +55,34 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
     ``stop_reason`` is always fetched).
 
     :param recording_id: the recording to watch.
-    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
-    :param account_id: overrides the connection's ``account_id``.
-    :param app_id: overrides the connection's ``app_id``.
     :param target_statuses: statuses that end the wait successfully.
     :param failure_statuses: statuses that end it as failed (may be empty).
     :param poll_interval: seconds between polls. Triggers sharing a poller are polled at the shortest
         interval among them.
     :param end_time: deadline as epoch seconds (absolute, so a triggerer restart does not extend it);
         ``None`` waits for ever.
-    :param max_consecutive_errors: opt-in: transient errors in a row (429s not counted) after which the
-        wait ends in ``error``; ``None`` (default) waits through any outage until ``end_time``.
     :param max_backoff: longest delay between polls while the API fails, in seconds (default: 300, or
         ``poll_interval`` when longer).
+    :param max_consecutive_errors: opt-in: transient errors in a row (429s not counted) after which the
+        wait ends in ``error``; ``None`` (default) waits through any outage until ``end_time``.
+    :param realtimekit_conn_id: Airflow connection of type ``realtimekit``.
+    :param account_id: overrides the connection's ``account_id``.
+    :param app_id: overrides the connection's ``app_id``.
     """
 
     def __init__(
         self,
         recording_id: str,
         *,
-        realtimekit_conn_id: str = DEFAULT_CONN_ID,
-        account_id: str | None = None,
-        app_id: str | None = None,
         target_statuses: Iterable[str] = DEFAULT_TARGET_STATUSES,
         failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
         poll_interval: float = 30.0,
         end_time: float | None = None,
-        max_consecutive_errors: int | None = None,
         max_backoff: float | None = None,
+        max_consecutive_errors: int | None = None,
+        realtimekit_conn_id: str = DEFAULT_CONN_ID,
+        account_id: str | None = None,
+        app_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.recording_id = require_id("recording_id", recording_id)

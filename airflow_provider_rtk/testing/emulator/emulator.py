@@ -14,7 +14,7 @@ from airflow_provider_rtk.testing.emulator.admin import AdminApi
 from airflow_provider_rtk.testing.emulator.clock import Clock
 from airflow_provider_rtk.testing.emulator.errors import Envelope
 from airflow_provider_rtk.testing.emulator.faults import Fault, FaultSet
-from airflow_provider_rtk.testing.emulator.lifecycle import Settings
+from airflow_provider_rtk.testing.emulator.lifecycle import CompositeMedia, Settings
 from airflow_provider_rtk.testing.emulator.request_log import RequestLog, RequestRecord
 from airflow_provider_rtk.testing.emulator.routes import API_PREFIX, ApiRoutes, Identity
 from airflow_provider_rtk.testing.emulator.server import HttpServer, Services
@@ -306,9 +306,7 @@ class RealtimeKitEmulator:
             meeting_id=meeting_id,
             status=status,
             invoked_time=invoked_time,
-            file_size=file_size,
-            audio_file_size=audio_file_size,
-            audio=audio,
+            media=CompositeMedia(audio, file_size, audio_file_size),
             track_layers=track_layers,
             stop_reason=stop_reason,
             meeting_title=meeting_title,
@@ -334,9 +332,7 @@ class RealtimeKitEmulator:
         """
         return self._store.start_meeting_recording(
             meeting_id=meeting_id,
-            audio=audio,
-            file_size=file_size,
-            audio_file_size=audio_file_size,
+            media=CompositeMedia(audio, file_size, audio_file_size),
             max_seconds=max_seconds,
             meeting_title=meeting_title,
             file_base=self.origin,

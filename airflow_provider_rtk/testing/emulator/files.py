@@ -17,7 +17,6 @@ from airflow_provider_rtk.testing.emulator.request_log import RequestRecord
 from airflow_provider_rtk.testing.emulator.responses import FileBody, FileError, Response, s3_error_response
 
 FILES_PREFIX = "/_files/"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,10 @@ def serve_file(record: RequestRecord, open_file: OpenFile) -> Response:
     except FileError as error:
         return s3_error_response(error)
     return _file_response(grant, record.headers)
+
+
+#: The one ``Range`` form served: a single ``first-last`` span, either end optional.
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 def _file_response(grant: FileGrant, request_headers: dict[str, str]) -> Response:

@@ -81,6 +81,33 @@ class StoredFile:
     in_bucket: bool
 
 
+@dataclass(frozen=True)
+class CompositeMedia:
+    """The files of a composite recording made outside the API's start (seeded, or started by its meeting):
+    a video, and an audio file unless ``audio`` is False. A size left None is the emulator's setting."""
+
+    audio: bool = True
+    file_size: int | None = None
+    audio_file_size: int | None = None
+
+    def check_sizes(self) -> None:
+        """A ``ValueError`` naming the size that is not a whole number of bytes."""
+        for name, size in (("file_size", self.file_size), ("audio_file_size", self.audio_file_size)):
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+                raise ValueError(f"{name} must be 0 or more bytes, not {size!r}")
+
+    def audio_size(self, settings: Settings) -> int:
+        return settings.audio_file_size if self.audio_file_size is None else self.audio_file_size
+
+    def files(self, settings: Settings) -> list[StoredFile]:
+        """The stored files, in RealtimeKit's bucket."""
+        video_size = settings.file_size if self.file_size is None else self.file_size
+        files = [StoredFile("video", video_size, "video/mp4", True)]
+        if self.audio:
+            files.append(StoredFile("audio", self.audio_size(settings), "audio/mp4", True))
+        return files
+
+
 @dataclass
 class Meeting:
     id: str

@@ -26,7 +26,6 @@ from airflow_provider_rtk.testing.emulator.validation import (
 )
 
 API_PREFIX = "/client/v4"
-_APP_PATH = re.compile(r"/client/v4/accounts/([^/]+)/realtime/kit/([^/]+)(/.*)?")
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,10 @@ class Identity:
     account_id: str
     app_id: str
     api_version: ApiVersion
+
+
+#: An app's API path: account id, app id, and the endpoint's path below the app.
+_APP_PATH = re.compile(r"/client/v4/accounts/([^/]+)/realtime/kit/([^/]+)(/.*)?")
 
 
 class ApiRoutes:

@@ -17,6 +17,7 @@ from airflow_provider_rtk.testing.emulator.errors import ApiError
 from airflow_provider_rtk.testing.emulator.files import FileGrant
 from airflow_provider_rtk.testing.emulator.lifecycle import (
     ACTIVE_STATUSES,
+    CompositeMedia,
     Lifecycle,
     Meeting,
     Recording,
@@ -177,9 +178,7 @@ class RecordingStore:
         meeting_id: str | None,
         status: str,
         invoked_time: datetime | None,
-        file_size: int | None,
-        audio_file_size: int | None,
-        audio: bool,
+        media: CompositeMedia,
         track_layers: list[str] | None,
         stop_reason: str | None,
         meeting_title: str | None,
@@ -190,6 +189,7 @@ class RecordingStore:
 
         Stopped recordings get ``SEEDED_DURATION_SECONDS`` of recorded time ending before now (unless
         ``invoked_time`` says otherwise); active ones start their clocks now and then follow the lifecycle.
+        A track recording (``track_layers``) gets one audio file per layer, of ``media``'s audio size.
         """
         check_status(status)
         if meeting_id is not None and not is_uuid(meeting_id):
@@ -202,15 +202,12 @@ class RecordingStore:
                 invoked_at = self.clock.from_datetime(invoked_time)
             else:
                 invoked_at = self.lifecycle.seeded_invoked_at(status, now)
-            audio_size = settings.audio_file_size if audio_file_size is None else audio_file_size
             if track_layers is not None:
+                audio_size = media.audio_size(settings)
                 files = [StoredFile(layer, audio_size, "audio/webm", True) for layer in track_layers]
                 name = f"track_{recording_id}.webm"
             else:
-                video_size = settings.file_size if file_size is None else file_size
-                files = [StoredFile("video", video_size, "video/mp4", True)]
-                if audio:
-                    files.append(StoredFile("audio", audio_size, "audio/mp4", True))
+                files = media.files(settings)
                 name = f"rec_{recording_id}.mp4"
             rec = Recording(
                 id=recording_id,
@@ -233,9 +230,7 @@ class RecordingStore:
         self,
         *,
         meeting_id: str,
-        audio: bool,
-        file_size: int | None,
-        audio_file_size: int | None,
+        media: CompositeMedia,
         max_seconds: int,
         meeting_title: str | None,
         file_base: str,
@@ -254,26 +249,19 @@ class RecordingStore:
             or not low <= max_seconds <= high
         ):
             raise ValueError(f"max_seconds must be a whole number from {low} to {high}, not {max_seconds!r}")
-        for name, size in (("file_size", file_size), ("audio_file_size", audio_file_size)):
-            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-                raise ValueError(f"{name} must be 0 or more bytes, not {size!r}")
+        media.check_sizes()
         with self.lock:
             now = self.clock.now()
             if self._active_in(meeting_id, now):
                 raise ValueError(f"meeting {meeting_id} already has an active recording")
             recording_id = str(uuid.uuid4())
-            video_size = self.settings.file_size if file_size is None else file_size
-            audio_size = self.settings.audio_file_size if audio_file_size is None else audio_file_size
-            files = [StoredFile("video", video_size, "video/mp4", True)]
-            if audio:
-                files.append(StoredFile("audio", audio_size, "audio/mp4", True))
             rec = Recording(
                 id=recording_id,
                 meeting_id=meeting_id,
                 output_file_name=f"rec_{recording_id}.mp4",
                 invoked_at=now,
                 max_seconds=max_seconds,
-                files=files,
+                files=media.files(self.settings),
                 track=False,
                 storage_config=None,
                 extra={},
