@@ -12,6 +12,9 @@ EXCLUDE_NEWER ?=
 # RTK_LINT=0 skips lint (GNU Make predefines LINT, so the switch has a name of its own).
 RTK_LINT ?= 1
 PYTEST_ARGS ?=
+# The suite runs on pytest-xdist workers, one per core up to 4; each worker has its own emulators and Airflow
+# home. PYTEST_WORKERS= runs it in one process.
+PYTEST_WORKERS ?= -n auto --maxprocesses=4
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
@@ -38,7 +41,7 @@ ifeq ($(RTK_LINT),1)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 endif
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-airflow-3.1:
 	$(MAKE) --no-print-directory test VENV=.venv-af31 AIRFLOW_VERSION=3.1.0 EXCLUDE_NEWER=2025-10-05T00:00:00Z RTK_LINT=0

@@ -7,8 +7,8 @@ recordings that can still change in two parts:
 * **the window**: every recording (any status) invoked since the window start ``W`` (less a visibility
   margin for recordings that appear in the list late). ``W`` follows the oldest recording still open, as a
   watch must see an open recording to notice it finish, but never trails the newest invoked time by more
-  than ``RECENT_WINDOW``: one long meeting (or a recording stuck INVOKED) no longer keeps every recording
-  finished after it in the listing;
+  than ``RECENT_WINDOW``, so that one long meeting (or a recording stuck INVOKED) does not keep every
+  recording finished after it in the listing;
 * **the long-open recordings**: those still open when ``W`` moved past them. They are listed with the
   open-status filter over their own invoked range only (one request per 100 of them), and each one that
   leaves that list is fetched once by id (``GET``) to see how it ended.

@@ -37,10 +37,12 @@ def file_requests(emulator: RealtimeKitEmulator) -> list[Any]:
 
 
 @pytest.fixture
-def emulator(realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]) -> RealtimeKitEmulator:
+def emulator(
+    request: pytest.FixtureRequest, realtimekit_emulator_factory: Callable[..., RealtimeKitEmulator]
+) -> RealtimeKitEmulator:
     """The suite's shared emulator settings (``tests/conftest.py``), not the recording operators' variant:
-    downloads start from recordings seeded UPLOADED."""
-    return realtimekit_emulator_factory(token=CANARY_TOKEN, **FAST)
+    downloads start from recordings seeded UPLOADED. Indirect parameters override settings."""
+    return realtimekit_emulator_factory(token=CANARY_TOKEN, **{**FAST, **getattr(request, "param", {})})
 
 
 @pytest.fixture

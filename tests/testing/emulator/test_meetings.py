@@ -169,7 +169,7 @@ def test_admin_routes(admin_emu: RealtimeKitEmulator) -> None:
             "unknown meeting recording field",
         ),
         ("meeting-recordings", [1], 400, "the body must be a JSON object"),
-        (f"meetings/{new_id()}/end", None, 404, "No meeting"),
+        ("meetings/0c9a7b1e-5d2f-4e3a-8b6c-9d0e1f2a3b4c/end", None, 404, "No meeting"),
     ],
 )
 def test_admin_errors_name_the_field(
