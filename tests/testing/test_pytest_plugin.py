@@ -114,10 +114,13 @@ def _fresh_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("conftest_imports_airflow", [False, True], ids=["plain", "airflow-imported-first"])
-def test_users_dag_test_runs_in_a_fresh_session(tmp_path: Path, conftest_imports_airflow: bool) -> None:
+@pytest.mark.parametrize("style", ["plain", "airflow-imported-first", "xdist-workers"])
+def test_users_dag_test_runs_in_a_fresh_session(tmp_path: Path, style: str) -> None:
     """The README's example test file, in a session with nothing set up: the fixtures prepare an Airflow
-    home (not ~/airflow), migrate its DB and run the DAG; also when the user's conftest imported airflow."""
+    home (not ~/airflow), migrate its DB and run the DAG; also when the user's conftest imported airflow,
+    and on two pytest-xdist workers (each with its own emulator and Airflow home)."""
+    conftest_imports_airflow = style == "airflow-imported-first"
+    workers = ("-p", "xdist", "-n", "2", "-v") if style == "xdist-workers" else ()
     (tmp_path / "example_dags").mkdir()
     for name in ("rtk_scheduled_recording.py", ".airflowignore"):
         shutil.copy(REPO / "example_dags" / name, tmp_path / "example_dags" / name)
@@ -127,9 +130,11 @@ def test_users_dag_test_runs_in_a_fresh_session(tmp_path: Path, conftest_imports
     (tmp_path / "conftest.py").write_text(
         early + 'pytest_plugins = ["airflow_provider_rtk.testing.pytest_plugin"]\n'
     )
-    result = _fresh_pytest(tmp_path, "tests/test_user_dag_example.py")
+    result = _fresh_pytest(tmp_path, *workers, "tests/test_user_dag_example.py")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert "2 passed" in result.stdout
+    if workers:
+        assert "2 workers [2 items]" in result.stdout, result.stdout[-2000:]
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # not the default home's DB
 
 
