@@ -48,8 +48,7 @@ CASES: tuple[tuple[int, int | None], ...] = ((10, None), (100, None), (1024, Non
 _CHILD = r"""
 import json, os, resource, time
 
-from airflow_provider_rtk.operators._download import Destination
-from airflow_provider_rtk.operators._download import Location
+from airflow_provider_rtk.operators._destination import Destination, Location
 from airflow_provider_rtk.operators.download import RealtimeKitDownloadRecordingOperator
 from benchmarks._common import peak_rss_mib, reset_peak_rss, rss_mib
 

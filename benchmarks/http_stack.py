@@ -1,7 +1,9 @@
 """Benchmark: the provider at a git revision ("before") against the working tree ("after"), in one run.
 
 The same benchmark code (this folder) drives both: the package of the revision is extracted with
-``git archive`` into a temporary folder that comes first on ``PYTHONPATH``. Rows:
+``git archive`` into a temporary folder that comes first on ``PYTHONPATH``, and ``PYTHONSAFEPATH`` keeps
+Python from putting the working directory (this repository, with the current package) ahead of it, in the
+run and in every process it starts. Each run first checks which package it imports. Rows:
 
 * hook call overhead against bare ``requests`` (``hook_overhead``);
 * N=1000 deferred waits on the shared poller: API requests per poll interval, and the event loop's lag
@@ -36,10 +38,24 @@ def _extract(rev: str, into: Path) -> Path:
     return into
 
 
+def _imported_from(env: dict[str, str]) -> Path:
+    """The folder the package is imported from in a process started with ``env``, as the benchmarks'."""
+    code = f"import os, {PACKAGE}; print(os.path.dirname({PACKAGE}.__file__))"
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return Path(found.stdout.strip()).resolve()
+
+
 def _run(tree: Path | None, names: list[str], out: Path) -> dict[str, Any]:
     """``python -m benchmarks NAMES`` with the package of ``tree`` (None: the working tree)."""
     path = [str(tree)] if tree is not None else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)]), "PYTHONSAFEPATH": "1"}
+    expected = ((tree or ROOT) / PACKAGE).resolve()
+    loaded = _imported_from(env)
+    if loaded != expected:
+        raise SystemExit(f"http_stack: the run would import {loaded}, not {expected}")
+    print(f"http_stack: measuring the package in {loaded}", file=sys.stderr, flush=True)
     subprocess.run(
         [sys.executable, "-m", "benchmarks", *names, "--json", str(out)], cwd=ROOT, env=env, check=False
     )

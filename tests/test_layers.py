@@ -27,7 +27,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hook", (f"{ROOT}.hooks", f"{ROOT}.hooks.*")),
     (
         "triggers and the download engine",
-        (f"{ROOT}.triggers", f"{ROOT}.triggers.*", f"{ROOT}.operators._download"),
+        (
+            f"{ROOT}.triggers",
+            f"{ROOT}.triggers.*",
+            f"{ROOT}.operators._download",
+            f"{ROOT}.operators._destination",
+        ),
     ),
     ("task base", (f"{ROOT}._task",)),
     (

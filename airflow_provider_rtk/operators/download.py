@@ -13,12 +13,13 @@ from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.validation import check_enum, check_int, require_uuid
 from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
-from airflow_provider_rtk.operators._download import Location
+from airflow_provider_rtk.operators._destination import Location
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-    from airflow_provider_rtk.operators._download import Destination, RecordingFile
+    from airflow_provider_rtk.operators._destination import Destination
+    from airflow_provider_rtk.operators._download import RecordingFile
 
 __all__ = ["RealtimeKitDownloadRecordingOperator"]
 
@@ -154,8 +155,8 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
     def _archive(self, token: str, recording_id: str) -> tuple[list[str], str]:
         # The engine (and the retry policy with it) is imported when a task runs, not on every DAG parse.
         from airflow_provider_rtk._core.retry import RetryPolicy
+        from airflow_provider_rtk.operators._destination import Destination
         from airflow_provider_rtk.operators._download import (
-            Destination,
             Downloader,
             check_downloadable,
             plan_files,

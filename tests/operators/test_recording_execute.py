@@ -353,6 +353,7 @@ def test_importing_a_dag_facing_module_loads_no_http_client(module: str):
         "tenacity",
         "airflow_provider_rtk._core.retry",
         "airflow_provider_rtk._core.wire",
+        "airflow_provider_rtk.operators._download",
     }
     assert not added & heavy, f"importing {module} loaded {sorted(added & heavy)}"
     assert not {m for m in added if m.startswith(("requests.", "urllib3."))}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_rtk.exceptions import RealtimeKitInputError
-from airflow_provider_rtk.operators._download import Location, names_file
+from airflow_provider_rtk.operators._destination import Location, names_file
 from airflow_provider_rtk.testing.emulator import RealtimeKitEmulator
 from tests.operators.download.conftest import sha256_file
 
