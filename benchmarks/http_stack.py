@@ -8,10 +8,14 @@ run and in every process it starts. Each run first checks which package it impor
 * hook call overhead against bare ``requests`` (``hook_overhead``);
 * N=1000 deferred waits on the shared poller: API requests per poll interval, and the event loop's lag
   while they poll (``deferred_waits``);
-* the event trigger's requests per poll in its workloads (``event_trigger``).
+* the event trigger's requests per poll in its workloads (``event_trigger``);
+* with ``--paired-import N``: the import of the four DAG-facing modules after ``airflow.sdk``, in N rounds
+  of one fresh interpreter per side, sides alternating, so that a drift in load hits both alike (the
+  ``import`` benchmark runs one side after the other, and its per-module rows take 3 rounds).
 
-Run: ``python -m benchmarks.http_stack --before <rev>`` (about ten minutes); the tables are printed and,
-with ``--json FILE``, written there.
+Run: ``python -m benchmarks.http_stack --before <rev>`` (about ten minutes), or ``--before <rev>
+--paired-import 20`` for the paired import alone; the tables are printed and, with ``--json FILE``,
+written there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,8 +52,8 @@ def _imported_from(env: dict[str, str]) -> Path:
     return Path(found.stdout.strip()).resolve()
 
 
-def _run(tree: Path | None, names: list[str], out: Path) -> dict[str, Any]:
-    """``python -m benchmarks NAMES`` with the package of ``tree`` (None: the working tree)."""
+def _env(tree: Path | None) -> dict[str, str]:
+    """The environment of a process that imports the package of ``tree`` (None: the working tree)."""
     path = [str(tree)] if tree is not None else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)]), "PYTHONSAFEPATH": "1"}
     expected = ((tree or ROOT) / PACKAGE).resolve()
@@ -56,6 +61,12 @@ def _run(tree: Path | None, names: list[str], out: Path) -> dict[str, Any]:
     if loaded != expected:
         raise SystemExit(f"http_stack: the run would import {loaded}, not {expected}")
     print(f"http_stack: measuring the package in {loaded}", file=sys.stderr, flush=True)
+    return env
+
+
+def _run(tree: Path | None, names: list[str], out: Path) -> dict[str, Any]:
+    """``python -m benchmarks NAMES`` with the package of ``tree`` (None: the working tree)."""
+    env = _env(tree)
     subprocess.run(
         [sys.executable, "-m", "benchmarks", *names, "--json", str(out)], cwd=ROOT, env=env, check=False
     )
@@ -63,17 +74,73 @@ def _run(tree: Path | None, names: list[str], out: Path) -> dict[str, Any]:
     return results
 
 
+DAG_FACING = (
+    f"{PACKAGE}.operators.recording",
+    f"{PACKAGE}.sensors.recording",
+    f"{PACKAGE}.triggers.recording",
+    f"{PACKAGE}.operators.download",
+)
+_IMPORT_PROBE = (
+    "import airflow.sdk, json, sys, time\n"
+    "start = time.perf_counter()\n"
+    "for name in sys.argv[1:]:\n"
+    "    __import__(name)\n"
+    "print(json.dumps((time.perf_counter() - start) * 1e3))\n"
+)
+
+
+def paired_import(tree: Path, rounds: int) -> dict[str, Any]:
+    """Milliseconds to import the DAG-facing modules after ``airflow.sdk``, before and after, interleaved."""
+    envs = {"before": _env(tree), "after": _env(None)}
+    ms: dict[str, list[float]] = {"before": [], "after": []}
+    for index in range(rounds):
+        for side in ("before", "after") if index % 2 == 0 else ("after", "before"):
+            done = subprocess.run(
+                [sys.executable, "-c", _IMPORT_PROBE, *DAG_FACING],
+                cwd=ROOT,
+                env=envs[side],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            ms[side].append(float(done.stdout.strip().splitlines()[-1]))
+    differences = [after - before for before, after in zip(ms["before"], ms["after"], strict=True)]
+    result = {
+        "rounds": rounds,
+        "before_ms_median": statistics.median(ms["before"]),
+        "after_ms_median": statistics.median(ms["after"]),
+        "after_minus_before_ms_median": statistics.median(differences),
+        "after_minus_before_ms_range": (min(differences), max(differences)),
+    }
+    print("\n### Import of the four DAG-facing modules after airflow.sdk, paired\n")
+    header = ("rounds", "before ms (median)", "after ms (median)", "after - before, ms (median of pairs)", "range")
+    print("| " + " | ".join(header) + " |")
+    print("|---:|---:|---:|---:|---|")
+    low, high = result["after_minus_before_ms_range"]
+    print(
+        f"| {rounds} | {result['before_ms_median']:.1f} | {result['after_ms_median']:.1f} "
+        f"| {result['after_minus_before_ms_median']:+.1f} | {low:+.1f} to {high:+.1f} |"
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision to compare the working tree with")
     parser.add_argument("--json", type=Path, help="also write both runs here")
-    parser.add_argument("names", nargs="*", default=["hook", "deferred", "event"])
+    parser.add_argument("--paired-import", type=int, default=0, metavar="N", help="rounds (0: not run)")
+    parser.add_argument("names", nargs="*", help="benchmarks (default: hook deferred event, unless --paired-import)")
     args = parser.parse_args()
+    if not args.names and not args.paired_import:
+        args.names = ["hook", "deferred", "event"]
+    both: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rtk-bench-before-") as tmp:
         tree = _extract(args.before, Path(tmp))
-        before = _run(tree, args.names, Path(tmp) / "before.json")
-        after = _run(None, args.names, Path(tmp) / "after.json")
-    both = {"before": {"rev": args.before, **before}, "after": after}
+        if args.names:
+            both["before"] = {"rev": args.before, **_run(tree, args.names, Path(tmp) / "before.json")}
+            both["after"] = _run(None, args.names, Path(tmp) / "after.json")
+        if args.paired_import:
+            both["paired_import"] = paired_import(tree, args.paired_import)
     if args.json:
         args.json.write_text(json.dumps(both, indent=2, default=str))
 
