@@ -113,7 +113,7 @@ def paired_import(tree: Path, rounds: int) -> dict[str, Any]:
         "after_minus_before_ms_range": (min(differences), max(differences)),
     }
     print("\n### Import of the four DAG-facing modules after airflow.sdk, paired\n")
-    header = ("rounds", "before ms (median)", "after ms (median)", "after - before, ms (median of pairs)", "range")
+    header = ("rounds", "before ms (median)", "after ms (median)", "after - before, ms (median)", "range")
     print("| " + " | ".join(header) + " |")
     print("|---:|---:|---:|---:|---|")
     low, high = result["after_minus_before_ms_range"]
@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="git revision to compare the working tree with")
     parser.add_argument("--json", type=Path, help="also write both runs here")
     parser.add_argument("--paired-import", type=int, default=0, metavar="N", help="rounds (0: not run)")
-    parser.add_argument("names", nargs="*", help="benchmarks (default: hook deferred event, unless --paired-import)")
+    default_names = "default: hook deferred event; none with --paired-import"
+    parser.add_argument("names", nargs="*", help=f"benchmarks ({default_names})")
     args = parser.parse_args()
     if not args.names and not args.paired_import:
         args.names = ["hook", "deferred", "event"]
