@@ -50,8 +50,9 @@ def test_get_recovers_from_each_retryable_fault(hook: RealtimeKitHook, emulator,
 
 def test_get_recovers_from_a_timeout(emulator):
     seeded = emulator.seed_recording()
-    emulator.add_fault(method="GET", path=r"/recordings/", delay=1.0, times=1)
-    hook = RealtimeKitHook(timeout=0.3, retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.01, jitter=0))
+    # A client timeout with room for a busy machine's normal answer; the held one outlasts it by far.
+    emulator.add_fault(method="GET", path=r"/recordings/", delay=4.0, times=1)
+    hook = RealtimeKitHook(timeout=1.5, retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.01, jitter=0))
     assert hook.get_recording(seeded["id"])["id"] == seeded["id"]
     assert emulator.count(method="GET") == 2
 
@@ -166,9 +167,9 @@ class TestStartIsNeverResentBlindly:
         meeting = str(uuid.uuid4())
         # The first POST is slow: the client times out, reconciles (nothing yet), resends and gets a 409
         # once the slow one has landed; reconciling again adopts it.
-        emulator.add_fault(method="POST", path=r"/recordings$", delay=0.6, times=1)
+        emulator.add_fault(method="POST", path=r"/recordings$", delay=2.0, times=1)
         hook = RealtimeKitHook(
-            timeout=0.3, retry_policy=RetryPolicy(max_attempts=4, initial_wait=0.5, jitter=0)
+            timeout=1.0, retry_policy=RetryPolicy(max_attempts=4, initial_wait=1.5, jitter=0)
         )
         recording = hook.start_recording(meeting)
         assert [r["id"] for r in emulator_list(emulator)] == [recording["id"]]

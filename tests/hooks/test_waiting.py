@@ -93,8 +93,8 @@ class TestWaitForStatus:
 
     def test_timeout_names_the_last_status(self, emulator, hook):
         rid = one_recording(emulator)
-        with pytest.raises(AirflowSensorTimeout, match=rf"{rid} was not UPLOADED within 0.3 s; last status"):
-            hook.wait_for_status(rid, ["UPLOADED"], timeout=0.3, poll_interval=0.05)
+        with pytest.raises(AirflowSensorTimeout, match=rf"{rid} was not UPLOADED within 1.5 s; last status"):
+            hook.wait_for_status(rid, ["UPLOADED"], timeout=1.5, poll_interval=0.05)
         assert emulator.count("GET", get_path(rid)) >= 2
 
     def test_non_transient_error_fails_at_once(self, emulator, hook):

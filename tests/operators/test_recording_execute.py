@@ -171,7 +171,7 @@ class TestStopAndWait:
             started = time.monotonic()
             with pytest.raises(AirflowSensorTimeout, match=rf"recording {rid} was not UPLOADED within 0.3 s"):
                 op.execute(_context())
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 30  # the timeout, not the hour-long upload, ended it
             assert slow.recording(rid)["status"] == "UPLOADING"
             assert slow.count("GET", rf"/recordings/{rid}$") >= 3
 
