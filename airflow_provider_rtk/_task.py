@@ -18,15 +18,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.errors import with_hint
+from airflow_provider_rtk._core.defaults import DEFAULT_CONN_ID, DEFAULT_FAILURE_STATUSES
 from airflow_provider_rtk._core.redact import mask_download_urls
-from airflow_provider_rtk._core.waiting import (
-    DEFAULT_FAILURE_STATUSES,
-    classify,
-    describe_failure,
-    result_from_event,
-)
 from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitRecordingStateError
 
 if TYPE_CHECKING:
@@ -113,6 +106,8 @@ class RealtimeKitTask(_Task):
         try:
             yield
         except RealtimeKitApiError as exc:
+            from airflow_provider_rtk._core.errors import with_hint
+
             hinted = with_hint(exc, **self._ids())
             if hinted is exc:
                 raise
@@ -183,6 +178,9 @@ class RealtimeKitTask(_Task):
         """``recording`` once it is in one of ``statuses``: at once when it already is, else by polling
         in this task (``RealtimeKitHook.wait_for_status``) or, when ``deferrable``, in the triggerer (the
         task resumes in ``execute_complete``). ERRORED raises ``RealtimeKitRecordingStateError``."""
+        # The wait rules load when a task waits, not when a DAG file is parsed.
+        from airflow_provider_rtk._core.waiting import classify, describe_failure
+
         targets = tuple(statuses)
         state = classify(recording, targets, DEFAULT_FAILURE_STATUSES)
         if state == "failed":
@@ -214,6 +212,8 @@ class RealtimeKitTask(_Task):
         Events never carry download URLs (Airflow logs every event): with ``include_download_urls`` the
         recording is fetched once more here, in the task, for fresh ones (masked in the task log).
         """
+        from airflow_provider_rtk._core.waiting import result_from_event
+
         recording = result_from_event(event)
         if include_download_urls:
             recording = self.hook.get_recording(recording["id"])

@@ -1,8 +1,5 @@
-"""The Airflow connection of type ``realtimekit``: its constants and what the hook reads from it.
-
-Cheap to import (no HTTP client): operators, sensor and trigger take ``DEFAULT_CONN_ID`` from here at DAG
-parse time.
-"""
+"""The Airflow connection of type ``realtimekit``: its constants and what the hook reads from it (the
+default connection id is in ``_core.defaults``, which DAG files load)."""
 
 from __future__ import annotations
 
@@ -18,7 +15,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 DEFAULT_BASE_URL: Final[str] = "https://api.cloudflare.com/client/v4"
-DEFAULT_CONN_ID: Final[str] = "realtimekit_default"
 CONN_TYPE: Final[str] = "realtimekit"
 USER_AGENT: Final[str] = "airflow-provider-rtk"
 

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from airflow_provider_rtk._core.errors import retry_after
 from airflow_provider_rtk.exceptions import RealtimeKitApiError, RealtimeKitInputError
 
 __all__ = ["DEFAULT_MAX_BACKOFF", "Backoff", "Pacing", "exponential", "should_warn"]
@@ -108,6 +107,8 @@ class Pacing:
     def delay(self, failures: int, exc: BaseException | None = None) -> float | None:
         """Seconds before the next try after ``failures`` failures in a row (1-based), ``exc`` the last;
         None when the server asked for longer than ``max_retry_after``."""
+        from airflow_provider_rtk._core.errors import retry_after  # loaded by the first failure, not at parse
+
         grown = exponential(self.interval, failures, self.cap)
         if self.jitter:
             grown += random.uniform(0, self.jitter)

@@ -92,6 +92,34 @@ def check_statuses(field: str, statuses: Iterable[str], *, allow_empty: bool = F
     return tuple(dict.fromkeys(check_enum(field, s, RECORDING_STATUSES) for s in values))
 
 
+def check_wait_statuses(
+    target: Iterable[str], failure: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validated, de-duplicated ``(target_statuses, failure_statuses)``; failure may be empty, and no
+    status may be in both (raised when the task or trigger is built, before any request)."""
+    targets = check_statuses("target_statuses", target)
+    failures = check_statuses("failure_statuses", failure, allow_empty=True)
+    overlap = set(targets) & set(failures)
+    if overlap:
+        raise RealtimeKitInputError(
+            f"target_statuses and failure_statuses: {sorted(overlap)} cannot be in both"
+        )
+    return targets, failures
+
+
+def check_error_limit(max_consecutive_errors: int | None) -> int | None:
+    """The opt-in error limit of a wait: None (no limit) or at least 1."""
+    if max_consecutive_errors is not None and (
+        isinstance(max_consecutive_errors, bool)
+        or not isinstance(max_consecutive_errors, int)
+        or max_consecutive_errors < 1
+    ):
+        raise RealtimeKitInputError(
+            f"max_consecutive_errors: must be at least 1 or None (no limit), got {max_consecutive_errors!r}"
+        )
+    return max_consecutive_errors
+
+
 def check_enum(field: str, value: object, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:

@@ -19,36 +19,25 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk._core.pacing import Backoff, Pacing
-from airflow_provider_rtk._core.validation import check_statuses
+from airflow_provider_rtk._core.validation import check_error_limit, check_wait_statuses
 from airflow_provider_rtk.exceptions import (
     RealtimeKitError,
-    RealtimeKitInputError,
     RealtimeKitRecordingStateError,
 )
 from airflow_provider_rtk.types import Recording
-
-DEFAULT_TARGET_STATUSES: Final[tuple[str, ...]] = ("UPLOADED",)
-DEFAULT_FAILURE_STATUSES: Final[tuple[str, ...]] = ("ERRORED",)
-#: How long pause, resume and ``wait_for_recording`` wait for the bot to join (INVOKED -> RECORDING).
-DEFAULT_STARTUP_TIMEOUT: Final[float] = 120.0
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
 WaitState = Literal["waiting", "done", "failed"]
 
 __all__ = [
-    "DEFAULT_FAILURE_STATUSES",
-    "DEFAULT_STARTUP_TIMEOUT",
-    "DEFAULT_TARGET_STATUSES",
     "EventStatus",
     "WaitEvent",
     "WaitProgress",
     "WaitState",
-    "check_error_limit",
-    "check_wait_statuses",
     "classify",
     "describe_failure",
     "result_from_event",
@@ -64,21 +53,6 @@ class WaitEvent(TypedDict):
     recording_status: str | None
     message: str
     recording: Recording | None
-
-
-def check_wait_statuses(
-    target: Iterable[str], failure: Iterable[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validated, de-duplicated ``(target_statuses, failure_statuses)``; failure may be empty, and no
-    status may be in both (raised when the task or trigger is built, before any request)."""
-    targets = check_statuses("target_statuses", target)
-    failures = check_statuses("failure_statuses", failure, allow_empty=True)
-    overlap = set(targets) & set(failures)
-    if overlap:
-        raise RealtimeKitInputError(
-            f"target_statuses and failure_statuses: {sorted(overlap)} cannot be in both"
-        )
-    return targets, failures
 
 
 def describe_failure(recording: Mapping[str, Any]) -> str:
@@ -114,19 +88,6 @@ def result_from_event(event: Mapping[str, Any]) -> Recording:
     if status == "failed":
         raise RealtimeKitRecordingStateError(message)
     raise RealtimeKitError(message or f"unexpected trigger event: {dict(event)!r}")
-
-
-def check_error_limit(max_consecutive_errors: int | None) -> int | None:
-    """The opt-in error limit of a wait: None (no limit) or at least 1."""
-    if max_consecutive_errors is not None and (
-        isinstance(max_consecutive_errors, bool)
-        or not isinstance(max_consecutive_errors, int)
-        or max_consecutive_errors < 1
-    ):
-        raise RealtimeKitInputError(
-            f"max_consecutive_errors: must be at least 1 or None (no limit), got {max_consecutive_errors!r}"
-        )
-    return max_consecutive_errors
 
 
 def _took(seconds: float) -> str:

@@ -19,11 +19,15 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_rtk._core.connection import (
     CONN_TYPE,
-    DEFAULT_CONN_ID,
     ConnectionSettings,
     connection_form_widgets,
     settings_from,
     ui_field_behaviour,
+)
+from airflow_provider_rtk._core.defaults import (
+    DEFAULT_CONN_ID,
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_STARTUP_TIMEOUT,
 )
 from airflow_provider_rtk._core.errors import what_to_check
 from airflow_provider_rtk._core.retry import RetryPolicy
@@ -38,11 +42,7 @@ from airflow_provider_rtk._core.validation import (
     check_int,
     require_uuid,
 )
-from airflow_provider_rtk._core.waiting import (
-    DEFAULT_FAILURE_STATUSES,
-    DEFAULT_STARTUP_TIMEOUT,
-    wait_for_status,
-)
+from airflow_provider_rtk._core.waiting import wait_for_status
 from airflow_provider_rtk._core.wire import (
     ApiRequest,
     read_page,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.defaults import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.validation import check_enum, check_int, require_uuid
 from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError

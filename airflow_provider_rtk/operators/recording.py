@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_rtk._core.compat import default_deferrable
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.defaults import (
+    DEFAULT_CONN_ID,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_TARGET_STATUSES,
+)
 from airflow_provider_rtk._core.pacing import Pacing
 from airflow_provider_rtk._core.redact import mask_config_secrets, mask_download_urls, xcom_recording
 from airflow_provider_rtk._core.validation import (
@@ -30,13 +34,9 @@ from airflow_provider_rtk._core.validation import (
     build_list_params,
     build_start_body,
     build_track_body,
+    check_error_limit,
     check_int,
     require_uuid,
-)
-from airflow_provider_rtk._core.waiting import (
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_TARGET_STATUSES,
-    check_error_limit,
 )
 from airflow_provider_rtk._task import (
     RealtimeKitTask,

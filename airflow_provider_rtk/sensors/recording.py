@@ -10,20 +10,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_rtk._core.compat import AirflowFailException, AirflowSkipException, default_deferrable
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.errors import with_hint
-from airflow_provider_rtk._core.pacing import Pacing
-from airflow_provider_rtk._core.redact import mask_download_urls, xcom_recording
-from airflow_provider_rtk._core.validation import require_uuid
-from airflow_provider_rtk._core.waiting import (
+from airflow_provider_rtk._core.defaults import (
+    DEFAULT_CONN_ID,
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
-    WaitProgress,
-    check_error_limit,
-    check_wait_statuses,
-    classify,
-    describe_failure,
 )
+from airflow_provider_rtk._core.pacing import Pacing
+from airflow_provider_rtk._core.redact import mask_download_urls, xcom_recording
+from airflow_provider_rtk._core.validation import check_error_limit, check_wait_statuses, require_uuid
 from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import (
     RealtimeKitApiError,
@@ -34,6 +28,7 @@ from airflow_provider_rtk.exceptions import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_rtk._core.waiting import WaitProgress
     from airflow_provider_rtk.types import Recording
 
 __all__ = ["RealtimeKitRecordingSensor"]
@@ -126,6 +121,9 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
         return done.xcom_value
 
     def _wait_progress(self, context: Context) -> WaitProgress:
+        # The wait rules load when the sensor pokes, not when a DAG file is parsed.
+        from airflow_provider_rtk._core.waiting import WaitProgress
+
         if self._progress is None:
             self._progress = WaitProgress.start(
                 self.recording_id,
@@ -141,6 +139,9 @@ class RealtimeKitRecordingSensor(RealtimeKitTask, BaseSensorOperator):
         return self._progress
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_rtk._core.errors import with_hint
+        from airflow_provider_rtk._core.waiting import classify, describe_failure
+
         progress = self._wait_progress(context)
         try:
             recording = self.hook.get_recording(self.recording_id, single_attempt=True)

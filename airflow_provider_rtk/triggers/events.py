@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
+from airflow_provider_rtk._core.defaults import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.pacing import DEFAULT_MAX_BACKOFF, Pacing
 from airflow_provider_rtk._core.validation import check_statuses, require_uuid
 from airflow_provider_rtk.exceptions import RealtimeKitInputError

@@ -14,26 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_rtk._core.connection import DEFAULT_CONN_ID
-from airflow_provider_rtk._core.errors import explain, is_transient
-from airflow_provider_rtk._core.pacing import Backoff, Pacing
-from airflow_provider_rtk._core.redact import without_download_urls
-from airflow_provider_rtk._core.validation import require_id
-from airflow_provider_rtk._core.waiting import (
+from airflow_provider_rtk._core.defaults import (
+    DEFAULT_CONN_ID,
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
-    EventStatus,
-    WaitEvent,
-    WaitProgress,
-    check_error_limit,
-    check_wait_statuses,
-    classify,
-    describe_failure,
 )
+from airflow_provider_rtk._core.pacing import Backoff, Pacing
+from airflow_provider_rtk._core.redact import without_download_urls
+from airflow_provider_rtk._core.validation import check_error_limit, check_wait_statuses, require_id
 from airflow_provider_rtk.exceptions import RealtimeKitError
 from airflow_provider_rtk.types import Recording
 
 if TYPE_CHECKING:
+    from airflow_provider_rtk._core.waiting import EventStatus, WaitEvent
     from airflow_provider_rtk.triggers._poller import RecordingPoller, Waiter
 
 __all__ = ["RealtimeKitRecordingTrigger"]
@@ -120,8 +113,8 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> WaitEvent:
-        # Imported here: the poller pulls in the hook (requests), which the sensor module, imported by DAG
-        # files, must not pay for.
+        # Imported here, as the wait rules below: the poller pulls in the hook (requests), which DAG files,
+        # importing this module, must not pay for.
         from airflow_provider_rtk.triggers._poller import Waiter, subscribe
 
         waiter = Waiter(
@@ -145,6 +138,9 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         The first answer is always awaited (for up to one poll interval past the deadline): a trigger
         rebuilt after its deadline, e.g. by a triggerer restart, still reports a recording that finished.
         """
+        from airflow_provider_rtk._core.errors import explain, is_transient
+        from airflow_provider_rtk._core.waiting import WaitProgress, classify, describe_failure
+
         progress = WaitProgress(
             self.recording_id, self.target_statuses, self.log, waiter.backoff, self.max_consecutive_errors
         )
@@ -193,6 +189,8 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         )
 
     def _event(self, status: EventStatus, recording: Recording | None, message: str) -> WaitEvent:
+        from airflow_provider_rtk._core.waiting import WaitEvent
+
         return WaitEvent(
             status=status,
             recording_id=self.recording_id,

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_rtk._core.errors import api_error_class
 from airflow_provider_rtk._core.pacing import Backoff, Pacing, exponential, should_warn
-from airflow_provider_rtk._core.waiting import check_error_limit
+from airflow_provider_rtk._core.validation import check_error_limit
 from airflow_provider_rtk.exceptions import RealtimeKitInputError, RealtimeKitTransportError
 
 

@@ -9,9 +9,9 @@ import pytest
 from airflow_provider_rtk._core.compat import AirflowSensorTimeout
 from airflow_provider_rtk._core.errors import api_error_class
 from airflow_provider_rtk._core.pacing import Pacing
+from airflow_provider_rtk._core.validation import check_wait_statuses
 from airflow_provider_rtk._core.waiting import (
     WaitProgress,
-    check_wait_statuses,
     classify,
     describe_failure,
     result_from_event,
