@@ -1,5 +1,5 @@
 """What the provider derives from its exceptions: the class for an HTTP status, whether an error is
-transient, the server's ``Retry-After``, and the one wording of "what to check" for errors that retrying
+transient, and the one wording of "what to check" for errors that retrying
 cannot fix (401, 403, 404), shared by the hook, operators, sensor, triggers and download.
 """
 
@@ -31,11 +31,6 @@ def api_error_class(status_code: int) -> type[RealtimeKitApiError]:
     if status_code >= 500:
         return RealtimeKitServerError
     return _STATUS_CLASSES.get(status_code, RealtimeKitApiError)
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """The seconds the server asked to wait (``Retry-After``) with ``exc``, if it did."""
-    return exc.retry_after if isinstance(exc, RealtimeKitApiError) else None
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -107,12 +107,10 @@ class Pacing:
     def delay(self, failures: int, exc: BaseException | None = None) -> float | None:
         """Seconds before the next try after ``failures`` failures in a row (1-based), ``exc`` the last;
         None when the server asked for longer than ``max_retry_after``."""
-        from airflow_provider_rtk._core.errors import retry_after  # loaded by the first failure, not at parse
-
         grown = exponential(self.interval, failures, self.cap)
         if self.jitter:
             grown += random.uniform(0, self.jitter)
-        asked = retry_after(exc) if exc is not None else None
+        asked = exc.retry_after if isinstance(exc, RealtimeKitApiError) else None
         if asked is None:
             return grown
         if asked > self.max_retry_after:

@@ -13,12 +13,11 @@ from airflow_provider_rtk._core.defaults import DEFAULT_CONN_ID
 from airflow_provider_rtk._core.validation import check_enum, check_int, require_uuid
 from airflow_provider_rtk._task import RealtimeKitTask, is_literal
 from airflow_provider_rtk.exceptions import RealtimeKitDownloadError, RealtimeKitInputError
-from airflow_provider_rtk.operators._destination import Location
+from airflow_provider_rtk.operators._destination import Destination, Location
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-    from airflow_provider_rtk.operators._destination import Destination
     from airflow_provider_rtk.operators._download import RecordingFile
 
 __all__ = ["RealtimeKitDownloadRecordingOperator"]
@@ -155,7 +154,6 @@ class RealtimeKitDownloadRecordingOperator(RealtimeKitTask, BaseOperator):
     def _archive(self, token: str, recording_id: str) -> tuple[list[str], str]:
         # The engine (and the retry policy with it) is imported when a task runs, not on every DAG parse.
         from airflow_provider_rtk._core.retry import RetryPolicy
-        from airflow_provider_rtk.operators._destination import Destination
         from airflow_provider_rtk.operators._download import (
             Downloader,
             check_downloadable,

@@ -189,12 +189,11 @@ class RealtimeKitRecordingTrigger(BaseTrigger):
         )
 
     def _event(self, status: EventStatus, recording: Recording | None, message: str) -> WaitEvent:
-        from airflow_provider_rtk._core.waiting import WaitEvent
-
-        return WaitEvent(
-            status=status,
-            recording_id=self.recording_id,
-            recording_status=recording.get("status") if recording else None,
-            message=message,
-            recording=without_download_urls(recording) if recording else None,
-        )
+        event: WaitEvent = {
+            "status": status,
+            "recording_id": self.recording_id,
+            "recording_status": recording.get("status") if recording else None,
+            "message": message,
+            "recording": without_download_urls(recording) if recording else None,
+        }
+        return event
